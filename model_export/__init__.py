@@ -1,0 +1,7 @@
+"""Training side of the video person re-identification service.
+
+Network (CNN + convolutional GRUs + temporal pooling), dataset readers, training, evaluation. The
+ONNX file this package exports is the only thing the serving side ever sees of it.
+"""
+
+__version__ = "0.1.0"

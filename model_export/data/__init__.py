@@ -1,0 +1,1 @@
+"""Tracklet records, dataset readers, sampling and augmentation."""

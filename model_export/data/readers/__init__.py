@@ -1,0 +1,46 @@
+"""Dataset readers: each turns a dataset's folder layout into a `ReIDSplit` of `Tracklet`s.
+
+Readers only list files (sorted, so frame order is deterministic); they never decode images.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+
+from model_export.data.readers.cuhk03 import read_cuhk03
+from model_export.data.readers.ilidsvid import read_ilidsvid
+from model_export.data.readers.mars import read_mars
+from model_export.data.readers.prid2011 import read_prid2011
+from model_export.data.synthetic import make_synthetic
+from model_export.data.tracklet import ReIDSplit
+
+READERS: dict[str, Callable[..., ReIDSplit]] = {
+    "ilidsvid": read_ilidsvid,
+    "prid2011": read_prid2011,
+    "mars": read_mars,
+    "cuhk03": read_cuhk03,
+    # Renders its tree under root on first use (tests and smoke runs).
+    "synthetic": make_synthetic,
+}
+
+
+def get_reader(name: str) -> Callable[..., ReIDSplit]:
+    """Look a reader up by its config name, failing with the valid names rather than a bare KeyError."""
+    try:
+        return READERS[name]
+    except KeyError:
+        valid = ", ".join(sorted(READERS))
+        raise ValueError(f"unknown dataset {name!r}; valid names: {valid}") from None
+
+
+def open_split(name: str, root: Path, split_id: int = 0) -> ReIDSplit:
+    """Read a dataset by name; `split_id` goes to the readers that have random splits."""
+    reader = get_reader(name)
+    if "split_id" in inspect.signature(reader).parameters:
+        return reader(root, split_id=split_id)
+    return reader(root)
+
+
+__all__ = ["READERS", "get_reader", "open_split", "read_cuhk03", "read_ilidsvid", "read_mars", "read_prid2011"]

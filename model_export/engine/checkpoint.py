@@ -1,0 +1,38 @@
+"""Checkpoints that carry what is needed to rebuild the network: config, class count, weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model_export.config import TrainConfig
+from model_export.modeling.backbones import build_backbone
+from model_export.modeling.network import ReIDNet
+
+
+def build_model(cfg: TrainConfig, num_classes: int, pretrained: bool | None = None) -> ReIDNet:
+    backbone = build_backbone(cfg.backbone, pretrained=cfg.pretrained if pretrained is None else pretrained)
+    return ReIDNet(backbone, num_classes, head=cfg.head, embedding_dim=cfg.embedding_dim)
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write atomically: a run killed mid-save must not leave a truncated last.pt to resume from."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def load_model(path: Path) -> tuple[ReIDNet, TrainConfig]:
+    """The trained network in eval mode (no ImageNet weights are loaded: the checkpoint has them all)."""
+    state = load_checkpoint(path)
+    cfg = TrainConfig.from_json(state["config"])
+    model = build_model(cfg, state["num_classes"], pretrained=False)
+    model.load_state_dict(state["model"])
+    return model.eval(), cfg

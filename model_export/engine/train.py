@@ -1,0 +1,200 @@
+"""The training loop: P x K batches of T-frame tracklets, identity + metric losses, periodic evaluation.
+
+Objective per batch (weights in `TrainConfig`):
+- identity cross-entropy on each sequence (the paper's classification loss on each Siamese branch);
+- identity cross-entropy on every frame: image-level supervision for the frame network, which on
+  small multi-shot sets is what keeps it from overfitting to whole-tracklet averages;
+- batch-hard triplet on the sequence features;
+- the paper's Siamese contrastive loss on balanced positive / negative pairs of sequences.
+Everything a run writes goes to `out_dir`: config.json, log.jsonl (one line per logged step and per
+evaluation), metrics.csv, last.pt (every epoch, for resume) and eval/ (metrics, plots). The final weights are the
+last ones: picking the best epoch on the evaluation set would flatter the reported figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from model_export.config import TrainConfig
+from model_export.data.dataset import FrameStore, TrainDataset
+from model_export.data.readers import open_split
+from model_export.data.sampling import FrameMode, IdentityBatchSampler
+from model_export.data.tracklet import ReIDSplit
+from model_export.data.transforms import AugmentConfig
+from model_export.engine.checkpoint import build_model, load_checkpoint, save_checkpoint
+from model_export.evaluation.evaluator import evaluate
+from model_export.modeling.losses import batch_hard_triplet_loss, identity_loss, siamese_contrastive_loss
+from model_export.modeling.network import ReIDNet
+
+MULTI_SHOT_SETS = {"cuhk03", "synthetic"}
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def frame_mode(cfg: TrainConfig) -> FrameMode:
+    if cfg.frame_mode != "auto":
+        return cfg.frame_mode
+    return "random" if cfg.dataset in MULTI_SHOT_SETS else "consecutive"
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up, then cosine decay to 1% of the base rate."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def collate(batch: list[tuple[torch.Tensor, int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    frames = torch.stack([b[0] for b in batch])
+    pids = torch.tensor([b[1] for b in batch])
+    return frames, pids
+
+
+def compute_losses(
+    model: ReIDNet, frames: torch.Tensor, pids: torch.Tensor, cfg: TrainConfig
+) -> dict[str, torch.Tensor]:
+    out = model.forward_train(frames)
+    steps = frames.size(1)
+    parts = {
+        "id": cfg.w_id * identity_loss(out["seq_logits"], pids, cfg.label_smoothing),
+        "frame_id": cfg.w_frame_id
+        * identity_loss(out["frame_logits"], pids.repeat_interleave(steps), cfg.label_smoothing),
+        "triplet": cfg.w_triplet * batch_hard_triplet_loss(out["seq_feat"], pids, cfg.triplet_margin),
+        "siamese": cfg.w_siamese * siamese_contrastive_loss(out["seq_feat"], pids, cfg.siamese_margin),
+    }
+    parts["total"] = sum(parts.values())  # type: ignore[assignment]
+    return parts
+
+
+def make_optimizer(model: ReIDNet, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+class RunLog:
+    """log.jsonl for everything, metrics.csv for the evaluation rows a person plots."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.jsonl = out_dir / "log.jsonl"
+        self.csv = out_dir / "metrics.csv"
+
+    def write(self, record: dict[str, Any]) -> None:
+        with self.jsonl.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def write_eval(self, epoch: int, step: int, summary: dict[str, Any]) -> None:
+        row = {"epoch": epoch, "step": step, **summary["mean"]}
+        new = not self.csv.exists()
+        with self.csv.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        self.write({"event": "eval", "epoch": epoch, "step": step, **summary})
+
+
+def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
+    """Train (or resume) a run; returns the last evaluation summary."""
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    split = split or open_split(cfg.dataset, cfg.data_root, cfg.split_id)
+    out_dir = cfg.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(json.dumps(cfg.to_json(), indent=2))
+    log = RunLog(out_dir)
+
+    model = build_model(cfg, split.num_train_pids).to(memory_format=torch.channels_last)
+    input_size = model.input_size
+    optimizer = make_optimizer(model, cfg)
+    sampler = IdentityBatchSampler(
+        split.train, cfg.ids_per_batch, cfg.tracklets_per_id, cfg.seq_lens, seed=cfg.seed
+    )
+    dataset = TrainDataset(split.train, input_size, frame_mode(cfg), AugmentConfig(), seed=cfg.seed)
+    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0)  # type: ignore[arg-type]
+    steps_per_epoch = len(sampler)
+    total_steps = cfg.epochs * steps_per_epoch
+    if cfg.max_steps > 0:
+        total_steps = min(total_steps, cfg.max_steps)
+    warmup = max(1, round(cfg.warmup_epochs * steps_per_epoch))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
+
+    start_epoch, step, best, summary, train_seconds = 0, 0, -1.0, {}, 0.0
+    last_path = out_dir / "last.pt"
+    if cfg.resume and last_path.exists():
+        state = load_checkpoint(last_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, step, best = state["epoch"], state["step"], state["best"]
+        summary, train_seconds = state["summary"], state["train_seconds"]
+        print(f"resumed {last_path} at epoch {start_epoch}, step {step}")
+    eval_store = FrameStore(input_size)
+    print(split.summary())
+    print(f"{cfg.backbone}/{cfg.head} at {input_size[0]}x{input_size[1]}: {steps_per_epoch} steps/epoch, "
+          f"{total_steps} steps in all, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
+
+    epoch = start_epoch
+    for epoch in range(start_epoch, cfg.epochs):
+        if step >= total_steps:
+            break
+        model.train()
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=10)
+        tic = time.perf_counter()
+        images = 0
+        for frames, pids in bar:
+            parts = compute_losses(model, frames, pids, cfg)
+            optimizer.zero_grad(set_to_none=True)
+            parts["total"].backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            images += frames.size(0) * frames.size(1)
+            rate = images / (time.perf_counter() - tic)
+            bar.set_postfix(loss=f"{parts['total'].item():.3f}", img_s=f"{rate:.0f}", T=frames.size(1))
+            if step % 10 == 0 or step == total_steps:
+                log.write(
+                    {"event": "step", "epoch": epoch, "step": step, "lr": scheduler.get_last_lr()[0],
+                     "images_per_s": rate, **{k: round(v.item(), 5) for k, v in parts.items()}}
+                )
+            if step >= total_steps:
+                break
+        train_seconds += time.perf_counter() - tic
+        done = epoch + 1 >= cfg.epochs or step >= total_steps
+        if cfg.eval_every > 0 and ((epoch + 1) % cfg.eval_every == 0 or done):
+            model.eval()
+            summary = evaluate(model, split, input_size, cfg.test_chunk, out_dir / "eval", plots=done, store=eval_store)
+            log.write_eval(epoch + 1, step, summary)
+            mean = summary["mean"]
+            print(f"epoch {epoch + 1}: rank-1 {mean['rank1']:.3f} rank-5 {mean['rank5']:.3f} mAP {mean['mAP']:.3f}")
+            if mean["rank1"] > best:
+                best = mean["rank1"]
+        state = {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "step": step, "best": best,
+            "config": cfg.to_json(), "num_classes": split.num_train_pids, "summary": summary,
+            "train_seconds": train_seconds,
+        }
+        save_checkpoint(last_path, state)
+    log.write({"event": "done", "epoch": epoch + 1, "step": step, "train_seconds": train_seconds})
+    return summary

@@ -1,0 +1,1 @@
+"""Ranking metrics and the pictures that go with them."""

@@ -1,0 +1,1 @@
+"""The network: per-frame backbones, convolutional GRUs, temporal heads, losses."""

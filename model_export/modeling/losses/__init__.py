@@ -1,0 +1,7 @@
+"""Training objectives: identity classification, batch-hard triplet, the paper's Siamese loss."""
+
+from model_export.modeling.losses.contrastive import siamese_contrastive_loss
+from model_export.modeling.losses.identity import identity_loss
+from model_export.modeling.losses.triplet import batch_hard_triplet_loss
+
+__all__ = ["batch_hard_triplet_loss", "identity_loss", "siamese_contrastive_loss"]
