@@ -30,7 +30,9 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _config_from(args: argparse.Namespace) -> TrainConfig:
-    values: dict[str, Any] = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "extra"}
+    values: dict[str, Any] = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "extra"
+    }
     values["seq_lens"] = tuple(values["seq_lens"])
     return TrainConfig(**values)
 
@@ -39,12 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m model_export", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train_p = sub.add_parser("train", help="train (or resume) a network", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    train_p = sub.add_parser(
+        "train", help="train (or resume) a network", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     _add_config_options(train_p)
 
     eval_p = sub.add_parser("evaluate", help="CMC / mAP of a checkpoint (or the untrained ImageNet baseline)")
     eval_p.add_argument("checkpoint", nargs="?", type=Path, help="a last.pt; omit with --imagenet-baseline")
-    eval_p.add_argument("--imagenet-baseline", action="store_true", help="untrained ImageNet MobileNetV2, frame features averaged")
+    eval_p.add_argument(
+        "--imagenet-baseline",
+        action="store_true",
+        help="untrained ImageNet MobileNetV2, frame features averaged",
+    )
     eval_p.add_argument("--dataset", default=None, help="default: the checkpoint's")
     eval_p.add_argument("--data-root", type=Path, default=None)
     eval_p.add_argument("--split-id", type=int, default=None)

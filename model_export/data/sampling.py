@@ -36,7 +36,7 @@ def train_frame_indices(num_frames: int, steps: int, mode: FrameMode, rng: rando
     raise ValueError(f"unknown frame mode {mode!r}")
 
 
-def test_chunks(num_frames: int, chunk: int) -> list[list[int]]:
+def chunk_indices(num_frames: int, chunk: int) -> list[list[int]]:
     """All frames in consecutive chunks of at most `chunk`; a short tail is merged into the last one,
     so that no chunk holds only a frame or two of a long tracklet."""
     if chunk < 1:

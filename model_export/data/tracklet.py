@@ -52,7 +52,12 @@ class ReIDSplit:
             return f"  {name:<8}{pids:>7} ids{len(items):>8} tracklets{frames:>9} frames"
 
         return "\n".join(
-            [f"{self.name}:", row("train", self.train), row("query", self.query), row("gallery", self.gallery)]
+            [
+                f"{self.name}:",
+                row("train", self.train),
+                row("query", self.query),
+                row("gallery", self.gallery),
+            ]
         )
 
 

@@ -70,11 +70,15 @@ class TrackletAugment:
         h, w = self.size
         for _ in range(10):
             area = self.rng.uniform(*self.cfg.erase_area) * h * w
-            ratio = math.exp(self.rng.uniform(math.log(self.cfg.erase_ratio), -math.log(self.cfg.erase_ratio)))
+            ratio = math.exp(
+                self.rng.uniform(math.log(self.cfg.erase_ratio), -math.log(self.cfg.erase_ratio))
+            )
             eh, ew = round(math.sqrt(area * ratio)), round(math.sqrt(area / ratio))
             if 0 < eh < h and 0 < ew < w:
                 top, left = self.rng.randint(0, h - eh), self.rng.randint(0, w - ew)
                 x = x.clone()
-                x[..., top : top + eh, left : left + ew] = torch.tensor([self.rng.random() for _ in range(3)]).view(3, 1, 1)
+                x[..., top : top + eh, left : left + ew] = torch.tensor(
+                    [self.rng.random() for _ in range(3)]
+                ).view(3, 1, 1)
                 return x
         return x

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from model_export.data.dataset import FrameStore, load_eval_frames
-from model_export.data.sampling import test_chunks
+from model_export.data.sampling import chunk_indices
 from model_export.data.tracklet import ReIDSplit, Tracklet
 from model_export.evaluation.rank import RankResult, evaluate_rank
 
@@ -36,7 +36,7 @@ def embed_tracklets(
     store = store or FrameStore(input_size, cache_limit=0)
     groups: dict[int, list[tuple[int, list[int]]]] = defaultdict(list)
     for index, t in enumerate(tracklets):
-        for part in test_chunks(len(t), chunk):
+        for part in chunk_indices(len(t), chunk):
             groups[len(part)].append((index, part))
     sums: dict[int, Tensor] = {}
     for steps, items in groups.items():

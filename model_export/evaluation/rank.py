@@ -18,7 +18,7 @@ import numpy as np
 @dataclass(frozen=True)
 class RankResult:
     cmc: np.ndarray  # cmc[k] = fraction of valid queries matched within the top k+1
-    mAP: float
+    mAP: float  # noqa: N815 - the field's own name for it
     num_valid_queries: int
     num_skipped_queries: int
 
@@ -45,7 +45,9 @@ def evaluate_rank(
     q_camids, g_camids = np.asarray(q_camids), np.asarray(g_camids)
     num_q, num_g = distmat.shape
     if (num_q, num_g) != (len(q_pids), len(g_pids)):
-        raise ValueError(f"distmat {distmat.shape} does not match {len(q_pids)} queries x {len(g_pids)} gallery")
+        raise ValueError(
+            f"distmat {distmat.shape} does not match {len(q_pids)} queries x {len(g_pids)} gallery"
+        )
     max_rank = min(max_rank, num_g)
     order = np.argsort(distmat, axis=1, kind="stable")
     cmcs: list[np.ndarray] = []

@@ -43,4 +43,12 @@ def open_split(name: str, root: Path, split_id: int = 0) -> ReIDSplit:
     return reader(root)
 
 
-__all__ = ["READERS", "get_reader", "open_split", "read_cuhk03", "read_ilidsvid", "read_mars", "read_prid2011"]
+__all__ = [
+    "READERS",
+    "get_reader",
+    "open_split",
+    "read_cuhk03",
+    "read_ilidsvid",
+    "read_mars",
+    "read_prid2011",
+]

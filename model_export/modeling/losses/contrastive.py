@@ -16,7 +16,9 @@ from torch import Tensor
 from model_export.modeling.losses.triplet import pairwise_distances
 
 
-def siamese_contrastive_loss(features: Tensor, pids: Tensor, margin: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+def siamese_contrastive_loss(
+    features: Tensor, pids: Tensor, margin: float = 1.0, generator: torch.Generator | None = None
+) -> Tensor:
     dist = pairwise_distances(F.normalize(features, dim=1))
     n = len(pids)
     upper = torch.triu(torch.ones(n, n, dtype=torch.bool, device=pids.device), diagonal=1)

