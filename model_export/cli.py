@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         if f.name == "extra":
             continue
         hint, default = hints[f.name], f.default
+        optional = [a for a in typing.get_args(hint) if a is not type(None)]
+        if typing.get_origin(hint) is types.UnionType and len(optional) == 1:
+            hint = optional[0]  # `X | None`: an option of type X whose default is None
         flag = "--" + f.name.replace("_", "-")
         if hint is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
@@ -58,7 +62,35 @@ def build_parser() -> argparse.ArgumentParser:
     eval_p.add_argument("--split-id", type=int, default=None)
     eval_p.add_argument("--test-chunk", type=int, default=16)
     eval_p.add_argument("--out-dir", type=Path, default=Path("runs/eval"))
+
+    report_p = sub.add_parser(
+        "report", help="a markdown table of runs' final figures (their eval/metrics.json)"
+    )
+    report_p.add_argument("runs", nargs="+", type=Path)
     return parser
+
+
+def report(runs: list[Path]) -> str:
+    """One row per run: the mean of both directions, then rank-1 of each direction, and training time."""
+    lines = [
+        "| run | rank-1 | rank-5 | rank-10 | rank-20 | mAP | r1 A->B | r1 B->A | train min | epochs |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        metrics_file = run / "eval" / "metrics.json" if (run / "eval").is_dir() else run / "metrics.json"
+        m = json.loads(metrics_file.read_text())
+        mean = m["mean"]
+        a_b = m["query->gallery"]["rank1"]
+        b_a = m.get("gallery->query", {}).get("rank1", float("nan"))
+        minutes, epochs = "-", "-"
+        log = run / "log.jsonl"
+        if log.exists():
+            done = [json.loads(line) for line in log.read_text().splitlines() if '"done"' in line]
+            if done:
+                minutes, epochs = f"{done[-1]['train_seconds'] / 60:.1f}", str(done[-1]["epoch"])
+        figures = " | ".join(f"{mean[k]:.3f}" for k in ("rank1", "rank5", "rank10", "rank20", "mAP"))
+        lines.append(f"| {run.name} | {figures} | {a_b:.3f} | {b_a:.3f} | {minutes} | {epochs} |")
+    return "\n".join(lines)
 
 
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -90,6 +122,9 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "report":
+        print(report(args.runs))
+        return 0
     if args.command == "train":
         from model_export.engine.train import train
 

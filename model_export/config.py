@@ -27,6 +27,9 @@ class TrainConfig:
     head: Literal["recurrent", "pooling"] = "recurrent"
     embedding_dim: int = 512
     pretrained: bool = True
+    # Start from another run's weights (e.g. an image-level run): the frame network, neck and
+    # classifier are taken over; a temporal head that run did not have starts fresh.
+    init_from: Path | None = None
     # batches: P identities x K tracklets of T frames, T drawn per batch from seq_lens
     ids_per_batch: int = 16
     tracklets_per_id: int = 4
@@ -65,7 +68,7 @@ class TrainConfig:
         for key, value in data.items():
             if key not in known:
                 continue
-            if key in ("data_root", "out_dir"):
+            if key in ("data_root", "out_dir") or (key == "init_from" and value is not None):
                 value = Path(value)
             elif key == "seq_lens":
                 value = tuple(value)

@@ -82,6 +82,20 @@ def compute_losses(
     return parts
 
 
+def init_weights(model: ReIDNet, path: Path) -> None:
+    """Take another run's weights; only the temporal head may be missing (a recurrence added on top
+    of an image-level model), anything else that does not match is an error."""
+    state = load_checkpoint(path)["model"]
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape: another backbone or embedding size
+        raise ValueError(f"{path} does not fit this network: {exc}") from exc
+    wrong = [k for k in [*missing, *unexpected] if not k.startswith("temporal.")]
+    if wrong:
+        raise ValueError(f"{path} does not fit this network: {wrong[:5]}")
+    print(f"initialised from {path}; new: {len(missing)} temporal tensors")
+
+
 def make_optimizer(model: ReIDNet, cfg: TrainConfig) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
@@ -122,7 +136,10 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
     (out_dir / "config.json").write_text(json.dumps(cfg.to_json(), indent=2))
     log = RunLog(out_dir)
 
-    model = build_model(cfg, split.num_train_pids).to(memory_format=torch.channels_last)
+    model = build_model(cfg, split.num_train_pids)
+    if cfg.init_from is not None:
+        init_weights(model, cfg.init_from)
+    model = model.to(memory_format=torch.channels_last)
     input_size = model.input_size
     optimizer = make_optimizer(model, cfg)
     sampler = IdentityBatchSampler(

@@ -86,7 +86,7 @@ def test_cli_trains_and_evaluates(tmp_path: Path, capsys: pytest.CaptureFixture[
         "--out-dir",
         str(run),
         "--eval-every",
-        "0",
+        "1",
     ]
     assert main(args) == 0
     capsys.readouterr()
@@ -95,6 +95,10 @@ def test_cli_trains_and_evaluates(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert set(printed) == {"mean", "query->gallery", "gallery->query"}
     assert 0.0 <= printed["mean"]["rank1"] <= 1.0
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == printed
+    assert main(["report", str(tmp_path / "eval"), str(run)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[2].startswith(f"| eval | {printed['mean']['rank1']:.3f} |")
+    assert table[3].startswith("| run |") and table[3].endswith("| 1 |")  # trained 1 epoch
 
 
 def test_cli_help_lists_typed_options(capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,3 +106,25 @@ def test_cli_help_lists_typed_options(capsys: pytest.CaptureFixture[str]) -> Non
         main(["train", "--help"])
     out = capsys.readouterr().out
     assert "--backbone {mobilenetv2,paper}" in out and "--seq-lens" in out
+
+
+def test_recurrence_starts_from_an_image_level_run(synthetic_split: ReIDSplit, tmp_path: Path) -> None:
+    """Stage two of the recipe: a recurrent head added on top of a pooling (image-level) run."""
+    image_run, seq_run = tmp_path / "image", tmp_path / "seq"
+    train(small_config(image_run, epochs=1, head="pooling", seq_lens=(1,)), synthetic_split)
+    cfg = small_config(
+        seq_run, epochs=1, head="recurrent", init_from=image_run / "last.pt", max_steps=1, lr=1e-9
+    )
+    train(cfg, synthetic_split)
+    before = torch.load(image_run / "last.pt", weights_only=False)["model"]
+    after = torch.load(seq_run / "last.pt", weights_only=False)["model"]
+    torch.testing.assert_close(after["backbone.levels.0.0.weight"], before["backbone.levels.0.0.weight"])
+    assert any(k.startswith("temporal.") for k in after) and not any(
+        k.startswith("temporal.") for k in before
+    )
+
+    wrong = small_config(
+        tmp_path / "wrong", backbone="mobilenetv2", pretrained=False, init_from=image_run / "last.pt"
+    )
+    with pytest.raises(ValueError, match="does not fit"):
+        train(wrong, synthetic_split)
