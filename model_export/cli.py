@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="untrained ImageNet MobileNetV2, frame features averaged",
     )
+    eval_p.add_argument(
+        "--without-recurrence",
+        action="store_true",
+        help="zero the GRU-RCN's contribution: what the recurrence adds, measured on the same weights",
+    )
     eval_p.add_argument("--dataset", default=None, help="default: the checkpoint's")
     eval_p.add_argument("--data-root", type=Path, default=None)
     eval_p.add_argument("--split-id", type=int, default=None)
@@ -109,6 +114,10 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
             return F.normalize(net.features(x)[0], dim=1)
     elif args.checkpoint is not None:
         net, cfg = load_model(args.checkpoint)
+        if args.without_recurrence:
+            if cfg.head != "recurrent":
+                raise SystemExit(f"{args.checkpoint} has no recurrence (head {cfg.head})")
+            torch.nn.init.zeros_(net.temporal.mix.weight)
         embed = net
     else:
         raise SystemExit("give a checkpoint or --imagenet-baseline")

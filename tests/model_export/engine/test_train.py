@@ -95,6 +95,13 @@ def test_cli_trains_and_evaluates(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert set(printed) == {"mean", "query->gallery", "gallery->query"}
     assert 0.0 <= printed["mean"]["rank1"] <= 1.0
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == printed
+    ablated = tmp_path / "ablated"
+    assert (
+        main(["evaluate", str(run / "last.pt"), *common, "--without-recurrence", "--out-dir", str(ablated)])
+        == 0
+    )
+    capsys.readouterr()
+    assert (ablated / "metrics.json").is_file()
     assert main(["report", str(tmp_path / "eval"), str(run)]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[2].startswith(f"| eval | {printed['mean']['rank1']:.3f} |")
