@@ -353,8 +353,8 @@ def test_cuhk03_real_data() -> None:
 
 
 def test_registry() -> None:
-    assert set(READERS) == {"ilidsvid", "prid2011", "mars", "cuhk03"}
+    assert set(READERS) == {"ilidsvid", "prid2011", "mars", "cuhk03", "synthetic"}
     assert get_reader("mars") is read_mars
     assert get_reader("cuhk03") is read_cuhk03
-    with pytest.raises(ValueError, match="cuhk03, ilidsvid, mars, prid2011"):
+    with pytest.raises(ValueError, match="cuhk03, ilidsvid, mars, prid2011, synthetic"):
         get_reader("market1501")
