@@ -16,8 +16,6 @@ from model_export.config import TrainConfig
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
-        if f.name == "extra":
-            continue
         hint, default = hints[f.name], f.default
         optional = [a for a in typing.get_args(hint) if a is not type(None)]
         if typing.get_origin(hint) is types.UnionType and len(optional) == 1:
@@ -30,13 +28,11 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         elif typing.get_origin(hint) is tuple:
             parser.add_argument(flag, type=int, nargs="+", default=list(default))
         else:
-            parser.add_argument(flag, type=hint, default=default, help=f"default: {default}")
+            parser.add_argument(flag, type=hint, default=default)
 
 
 def _config_from(args: argparse.Namespace) -> TrainConfig:
-    values: dict[str, Any] = {
-        f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name != "extra"
-    }
+    values: dict[str, Any] = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     values["seq_lens"] = tuple(values["seq_lens"])
     return TrainConfig(**values)
 

@@ -10,7 +10,7 @@ batch-hard triplet, random erasing, Adam with warm-up and cosine decay).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -56,7 +56,6 @@ class TrainConfig:
     threads: int = 0  # 0: torch's default
     out_dir: Path = Path("runs/cuhk03-recurrent")
     resume: bool = True  # continue from out_dir/last.pt when it exists
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}

@@ -38,7 +38,6 @@ class ReIDNet(nn.Module):
     ) -> None:
         super().__init__()
         self.backbone = backbone
-        self.head_kind = head
         self.input_size = backbone.input_size
         self.embedding_dim = embedding_dim
         self.register_buffer("pixel_mean", torch.tensor(backbone.pixel_mean).view(1, 3, 1, 1))
