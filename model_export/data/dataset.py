@@ -75,6 +75,9 @@ class TrainDataset(Dataset[tuple[Tensor, int, int]]):
         return self.augment(frames), t.pid, t.camid
 
 
-def load_eval_frames(store: FrameStore, tracklet: Tracklet, size: tuple[int, int]) -> Tensor:
-    """All frames of a tracklet as float (T, 3, H, W) in [0, 1], no augmentation."""
-    return resize(store.load_many(tracklet.frames), size)
+def load_eval_frames(
+    store: FrameStore, tracklet: Tracklet, size: tuple[int, int], indices: Sequence[int]
+) -> Tensor:
+    """The chosen frames of a tracklet as float (T, 3, H, W) in [0, 1], no augmentation; only those
+    are decoded, so a long tracklet embedded chunk by chunk decodes each frame once."""
+    return resize(store.load_many([tracklet.frames[i] for i in indices]), size)

@@ -44,7 +44,7 @@ def embed_tracklets(
         for start in range(0, len(items), per_batch):
             batch = items[start : start + per_batch]
             frames = torch.stack(
-                [load_eval_frames(store, tracklets[i], input_size)[part] for i, part in batch]
+                [load_eval_frames(store, tracklets[i], input_size, part) for i, part in batch]
             )
             for (i, part), e in zip(batch, embed(frames), strict=True):
                 sums[i] = sums.get(i, 0) + e * len(part)
@@ -56,9 +56,8 @@ def cosine_distance(q: np.ndarray, g: np.ndarray) -> np.ndarray:
     return 1.0 - q @ g.T
 
 
-def score(split: ReIDSplit, q_emb: np.ndarray, g_emb: np.ndarray) -> dict[str, RankResult]:
+def score(split: ReIDSplit, dist: np.ndarray) -> dict[str, RankResult]:
     """Query->gallery, and the reverse for two-camera sets (whose protocol is symmetric)."""
-    dist = cosine_distance(q_emb, g_emb)
     q_pids = np.array([t.pid for t in split.query])
     g_pids = np.array([t.pid for t in split.gallery])
     q_cams = np.array([t.camid for t in split.query])
@@ -88,7 +87,8 @@ def evaluate(
 ) -> dict[str, object]:
     q_emb = embed_tracklets(embed, split.query, input_size, chunk, store=store)
     g_emb = embed_tracklets(embed, split.gallery, input_size, chunk, store=store)
-    results = score(split, q_emb, g_emb)
+    dist = cosine_distance(q_emb, g_emb)
+    results = score(split, dist)
     summary = summarise(results)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +97,5 @@ def evaluate(
             from model_export.evaluation.plots import plot_cmc, plot_ranked_lists
 
             plot_cmc({n: r.cmc for n, r in results.items()}, out_dir / "cmc.png", title=split.name)
-            dist = cosine_distance(q_emb, g_emb)
             plot_ranked_lists(split.query[:8], split.gallery, dist[:8], out_dir / "ranked.png")
     return summary

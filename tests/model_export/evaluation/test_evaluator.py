@@ -11,7 +11,7 @@ from model_export.config import TrainConfig
 from model_export.data.readers import read_cuhk03
 from model_export.data.tracklet import ReIDSplit, Tracklet
 from model_export.engine.checkpoint import build_model
-from model_export.evaluation.evaluator import embed_tracklets, evaluate, score
+from model_export.evaluation.evaluator import cosine_distance, embed_tracklets, evaluate, score
 
 
 def _mean_colour_embed(x: torch.Tensor) -> torch.Tensor:
@@ -36,11 +36,11 @@ def test_score_runs_both_directions_for_two_camera_sets() -> None:
     split = ReIDSplit("toy", [], q, g, {"two_camera": True})
     q_emb = np.array([[1.0, 0.0], [0.0, 1.0]])
     g_emb = np.array([[0.0, 1.0], [0.6, 0.8]])
-    results = score(split, q_emb, g_emb)
+    results = score(split, cosine_distance(q_emb, g_emb))
     assert results["query->gallery"].rank(1) == 1.0
     # reverse: gallery pid 1 ([.6,.8]) is nearer query pid 2 ([0,1]) -> a miss
     assert results["gallery->query"].rank(1) == 0.5
-    assert set(score(ReIDSplit("toy", [], q, g), q_emb, g_emb)) == {"query->gallery"}
+    assert set(score(ReIDSplit("toy", [], q, g), cosine_distance(q_emb, g_emb))) == {"query->gallery"}
 
 
 @pytest.mark.cuhk03
