@@ -64,6 +64,31 @@ def build_parser() -> argparse.ArgumentParser:
     eval_p.add_argument("--test-chunk", type=int, default=16)
     eval_p.add_argument("--out-dir", type=Path, default=Path("runs/eval"))
 
+    export_p = sub.add_parser(
+        "export",
+        help="checkpoint -> ONNX (dynamic B and T, contract metadata), evaluated and verified",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    export_p.add_argument("checkpoint", type=Path)
+    export_p.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
+    export_p.add_argument("--name", required=True, help="model name, e.g. grurcn-mobilenetv2-cuhk03")
+    export_p.add_argument("--semver", default="1.0.0", help="the weights' hash is appended: 1.0.0+3f2a9c1e")
+    export_p.add_argument("--frames-per-chunk", type=int, default=16)
+    export_p.add_argument("--slim", action=argparse.BooleanOptionalAction, default=True)
+    export_p.add_argument(
+        "--data-root", type=Path, default=None, help="evaluate on this data (default: the checkpoint's)"
+    )
+    export_p.add_argument("--no-evaluate", action="store_true", help="write no evaluation figures")
+    export_p.add_argument("--threads", type=int, default=0)
+
+    verify_p = sub.add_parser("verify", help="check an ONNX file against the contract (and a checkpoint)")
+    verify_p.add_argument("model", type=Path)
+    verify_p.add_argument("--checkpoint", type=Path, default=None, help="parity against this network")
+    verify_p.add_argument(
+        "--cuhk03-root", type=Path, default=None, help="also check parity on real frames of CUHK03 val"
+    )
+    verify_p.add_argument("--threads", type=int, default=0)
+
     report_p = sub.add_parser(
         "report", help="a markdown table of runs' final figures (their eval/metrics.json)"
     )
@@ -130,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         print(report(args.runs))
         return 0
+    if args.command in ("export", "verify"):
+        from model_export.export.commands import export_command, verify_command
+
+        return export_command(args) if args.command == "export" else verify_command(args)
     if args.command == "train":
         from model_export.engine.train import train
 

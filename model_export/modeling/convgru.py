@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from model_export.modeling.shapes import merge_time, split_time
+
 
 class ConvGRU(nn.Module):
     """One GRU-RCN layer over a sequence of maps; returns the mean over time of the pooled states."""
@@ -41,7 +43,7 @@ class ConvGRU(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, T, C, H, W) -> (B, T, hidden, H, W): the hidden state after every step."""
-        xs = self.x2h(x.flatten(0, 1)).unflatten(0, (x.size(0), x.size(1)))
+        xs = split_time(self.x2h(merge_time(x)), x.size(0), x.size(1))
         h = torch.zeros_like(xs[:, 0, : self.hidden])
         states: list[Tensor] = []
         for t in range(xs.size(1)):

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model_export.modeling.backbones import Backbone
+from model_export.modeling.shapes import merge_time, split_vectors
 from model_export.modeling.temporal import PoolingHead, RecurrentHead
 
 HeadKind = Literal["recurrent", "pooling"]
@@ -58,9 +59,9 @@ class ReIDNet(nn.Module):
 
     def features(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(B, T, 3, H, W) -> sequence vector (B, F) and frame vectors (B, T, F)."""
-        frames = (x.flatten(0, 1) - self.pixel_mean) / self.pixel_std
+        frames = (merge_time(x) - self.pixel_mean) / self.pixel_std
         levels = self.backbone(frames)
-        frame_vectors = levels[-1].mean(dim=(2, 3)).unflatten(0, (x.size(0), x.size(1)))
+        frame_vectors = split_vectors(levels[-1].mean(dim=(2, 3)), x.size(0), x.size(1))
         return self.temporal(frame_vectors, levels), frame_vectors
 
     def forward(self, x: Tensor) -> Tensor:
@@ -71,7 +72,7 @@ class ReIDNet(nn.Module):
     def forward_train(self, x: Tensor) -> dict[str, Tensor]:
         seq, frame_vectors = self.features(x)
         seq_feat = self.neck(seq)
-        frame_feat = self.neck(frame_vectors.flatten(0, 1))
+        frame_feat = self.neck(frame_vectors.reshape(-1, frame_vectors.size(-1)))
         return {
             "seq_feat": seq_feat,
             "seq_logits": self.classifier(self.bnneck(seq_feat)),

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from model_export.modeling.convgru import ConvGRU
+from model_export.modeling.shapes import split_time
 
 
 class PoolingHead(nn.Module):
@@ -38,7 +39,7 @@ class LevelGRU(nn.Module):
 
     def forward(self, level: Tensor, batch: int, steps: int) -> Tensor:
         """(B*T, C, H, W) -> (B, hidden): hidden maps pooled over space, then over time."""
-        states = self.gru(self.project(level).unflatten(0, (batch, steps)))
+        states = self.gru(split_time(self.project(level), batch, steps))
         return states.mean(dim=(3, 4)).mean(dim=1)
 
 

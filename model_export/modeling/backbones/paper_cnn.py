@@ -40,8 +40,8 @@ class PaperCNN(Backbone):
         self.levels = nn.ModuleList(layers)
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        outs: list[Tensor] = []
-        for level in self.levels:
-            x = level(x)
-            outs.append(x)
-        return outs
+        # A list literal, not appends in a loop: the TorchScript exporter loses the element type of
+        # a list grown from empty through max pooling, and cannot export the GRU-RCN after it.
+        first = self.levels[0](x)
+        second = self.levels[1](first)
+        return [first, second, self.levels[2](second)]

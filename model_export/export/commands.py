@@ -1,0 +1,91 @@
+"""The `export` and `verify` commands: glue between the CLI's options and the export modules."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model_export.data.dataset import FrameStore
+from model_export.data.readers import read_cuhk03
+from model_export.engine.checkpoint import load_model
+from model_export.export import card
+from model_export.export.onnx import as_float_frames, export_onnx, write_metadata
+from model_export.export.runtime import evaluate_onnx
+from model_export.export.verify import Reference, verify
+from model_export.modeling.network import ReIDNet
+from reid_contract import Evaluation
+
+
+def torch_reference(net: ReIDNet) -> Reference:
+    def run(frames: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return net(as_float_frames(torch.from_numpy(frames))).numpy()
+
+    return run
+
+
+def cuhk03_pool(root: Path, size: tuple[int, int], count: int = 60) -> np.ndarray:
+    """Real frames (N, H, W, 3) uint8: the query tracklets of CUHK03 val, decoded as in evaluation."""
+    split = read_cuhk03(root)
+    store = FrameStore(size, cache_limit=0)
+    paths = [p for t in split.query for p in t.frames][:count]
+    return store.load_many(paths).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def evaluation_from(summary: dict[str, object], dataset: str) -> Evaluation:
+    mean = summary["mean"]
+    assert isinstance(mean, dict)
+    directions = {
+        name: {"rank1": float(figures["rank1"]), "mAP": float(figures["mAP"])}
+        for name, figures in summary.items()
+        if name != "mean" and isinstance(figures, dict)
+    }
+    return Evaluation(
+        dataset=dataset,
+        protocol=card.PROTOCOL.get(dataset, f"{dataset} query/gallery protocol, cosine similarity"),
+        directions=directions,
+        **{k: float(mean[k]) for k in ("rank1", "rank5", "rank10", "rank20", "mAP")},
+    )
+
+
+def export_command(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    net, cfg = load_model(args.checkpoint)
+    meta = export_onnx(
+        net,
+        args.out,
+        name=args.name,
+        semver=args.semver,
+        architecture=card.architecture(cfg),
+        training_data=card.training_data(cfg),
+        license=card.LICENSE,
+        intended_use=card.INTENDED_USE,
+        frames_per_chunk=args.frames_per_chunk,
+        slim=args.slim,
+    )
+    data_root = args.data_root or cfg.data_root
+    if not args.no_evaluate:
+        summary = evaluate_onnx(args.out, cfg.dataset, data_root, cfg.split_id, threads=args.threads)
+        meta = meta.model_copy(update={"evaluation": evaluation_from(summary, cfg.dataset)})
+        write_metadata(args.out, meta)
+    pool = cuhk03_pool(data_root, net.input_size) if cfg.dataset == "cuhk03" else None
+    report = verify(args.out, torch_reference(net), pool, threads=args.threads)
+    print(report.table())
+    print(meta.model_dump_json(indent=2))
+    return 0 if report.ok else 1
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    reference, pool = None, None
+    if args.checkpoint is not None:
+        net, _ = load_model(args.checkpoint)
+        reference = torch_reference(net)
+        if args.cuhk03_root is not None:
+            pool = cuhk03_pool(args.cuhk03_root, net.input_size)
+    report = verify(args.model, reference, pool, threads=args.threads)
+    print(report.table())
+    return 0 if report.ok else 1
