@@ -4,6 +4,8 @@
 #   stage 1: image-level training of the frame network (T = 1, pooling head)
 #   stage 2: sequences of 2-5 frames from the stage-1 weights, with the GRU-RCN (the product) and,
 #            for the ablation, without it (pooling), each trained the same way
+#   export: the GRU-RCN run to ONNX, evaluated with ONNX Runtime on CUHK03 val and verified against
+#           its checkpoint (parity on random and real frames) -> models/ (the shipped model's recipe)
 # STAGE1_EPOCHS=30 gives the shorter ablation of the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,3 +23,7 @@ $py train "${stage2[@]}" --head pooling --out-dir "runs/cuhk03-pooling$E1"
 $py evaluate "runs/cuhk03-recurrent$E1/last.pt" --without-recurrence --out-dir "runs/cuhk03-recurrent$E1-off"
 $py report runs/imagenet-baseline "runs/cuhk03-image$E1" "runs/cuhk03-pooling$E1" \
     "runs/cuhk03-recurrent$E1" "runs/cuhk03-recurrent$E1-off"
+$py export "runs/cuhk03-recurrent$E1/last.pt" --data-root "$DATA" --name grurcn-mobilenetv2-cuhk03 \
+    --out "models/grurcn-mobilenetv2-cuhk03.onnx"
+$py verify models/grurcn-mobilenetv2-cuhk03.onnx --checkpoint "runs/cuhk03-recurrent$E1/last.pt" \
+    --cuhk03-root "$DATA"

@@ -1,0 +1,1 @@
+"""HTTP layer: routers, dependencies, request parsing and the error handlers."""

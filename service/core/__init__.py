@@ -1,0 +1,1 @@
+"""Settings, errors and metrics: what every other part of the service is configured by."""

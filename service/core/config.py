@@ -1,0 +1,53 @@
+"""All settings of the service, read once from `REID_*` environment variables (or a .env file).
+
+`Settings()` is built in `service.main` and passed down; no other module reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The model shipped in the repository (models/README.md is its card).
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "grurcn-mobilenetv2-cuhk03.onnx"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REID_", env_file=".env", extra="ignore")
+
+    # server
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    cors_origins: list[str] = Field(default_factory=list)  # closed unless listed
+
+    # model
+    model_path: Path = DEFAULT_MODEL
+    # ONNX Runtime providers in order of preference; empty: CUDA when available, then CPU
+    providers: list[str] = Field(default_factory=list)
+    intra_op_threads: int = Field(0, ge=0)  # 0: ONNX Runtime's default (all cores)
+
+    # gallery: unset means the in-process store (lost at exit); set means Redis
+    redis_url: str | None = None
+
+    # security: unset means writes are open (a warning is logged at start)
+    api_key: SecretStr | None = None
+
+    # limits, enforced while reading the upload, before decoding everything
+    max_upload_bytes: int = Field(64 * 1024 * 1024, gt=0)
+    max_frames: int = Field(512, gt=0)  # decoded frames per request
+    max_frame_pixels: int = Field(4096 * 4096, gt=0)  # width * height of one decoded frame
+    max_archive_members: int = Field(2048, gt=0)
+    max_json_bytes: int = Field(1024 * 1024, gt=0)
+    default_top_k: int = Field(10, gt=0)
+    max_top_k: int = Field(1000, gt=0)
+
+    # micro-batching of model calls across concurrent requests
+    batching: bool = True
+    max_batch: int = Field(16, ge=1)  # tracklet chunks per model call
+    batch_wait_ms: float = Field(2.0, ge=0)
+    max_queue: int = Field(256, ge=1)  # chunks waiting; beyond it requests get 429

@@ -1,0 +1,68 @@
+"""Every error a client can cause, as one exception type with a status and a machine-readable code.
+
+Handlers turn them into `{"error": {"code", "message"}}`; anything else that escapes is a bug and
+answers 500 with the same shape (and is logged with its traceback).
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+
+class BadInput(ServiceError):
+    """The upload or body cannot be used: empty, not an image, corrupt, wrong shape or size."""
+
+    status, code = 422, "bad_input"
+
+
+class UnsupportedMedia(ServiceError):
+    status, code = 415, "unsupported_media"
+
+
+class TooLarge(ServiceError):
+    """Over a configured limit (bytes, frames, pixels, archive members); checked while streaming."""
+
+    status, code = 413, "too_large"
+
+
+class NotFound(ServiceError):
+    status, code = 404, "not_found"
+
+
+class Unauthorized(ServiceError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ServiceError):
+    status, code = 403, "forbidden"
+
+
+class Conflict(ServiceError):
+    """E.g. a vector of another model version, or a clear without its confirmation."""
+
+    status, code = 409, "conflict"
+
+
+class StoreUnavailable(ServiceError):
+    """The gallery store (Redis) cannot be reached; embedding still works."""
+
+    status, code = 503, "gallery_unavailable"
+
+
+class Overloaded(ServiceError):
+    status, code = 429, "overloaded"
+
+
+class NotReady(ServiceError):
+    status, code = 503, "not_ready"

@@ -1,0 +1,57 @@
+"""Prometheus metrics of one service process (prefix `reid_`), on a registry of its own.
+
+A registry per app, not the global one, so that several apps in one process (tests) don't collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "reid_requests",
+            "HTTP requests by route and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "reid_request_seconds",
+            "HTTP request latency by route",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "reid_batch_size",
+            "tracklet chunks per model call",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=self.registry,
+        )
+        self.inference = Histogram(
+            "reid_inference_seconds",
+            "time of one model call",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.frames = Counter("reid_frames_decoded", "frames decoded from uploads", registry=self.registry)
+        self.queue_depth = Gauge("reid_queue_depth", "chunks waiting for the model", registry=self.registry)
+        self.gallery_size = Gauge(
+            "reid_gallery_size", "gallery entries of the served model", registry=self.registry
+        )
+
+    def observe_batch(self, size: int, seconds: float) -> None:
+        self.batch_size.observe(size)
+        self.inference.observe(seconds)
+
+    def track_queue(self, depth: Callable[[], int]) -> None:
+        self.queue_depth.set_function(lambda: float(depth()))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

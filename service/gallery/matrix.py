@@ -1,0 +1,232 @@
+"""The in-memory matrix of one model's gallery: what every search runs on, whatever store keeps it.
+
+Rows are L2-normalised float32 vectors in one contiguous (capacity, D) array that doubles when full,
+so an enrolment costs O(D) amortised and a search is a single matrix-vector product. Camera, label
+and timestamp live in numpy arrays beside the rows, so filters are boolean masks, not a Python loop
+over entries. Removal swaps the last row into the hole to stay O(D).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+
+import numpy as np
+
+from service.core.errors import BadInput, Conflict
+from service.gallery.base import Entry, Match, SearchFilters
+
+_EMPTY = np.zeros(0, dtype=np.float32)
+_NO_CODE = -1  # camera/label code of an entry without one
+_UNSEEN = -2  # code of a filter value no entry has: matches nothing
+_MIN_CAPACITY = 16
+
+
+def unit_vector(vector: np.ndarray) -> np.ndarray:
+    """A float32 L2-normalised copy of `vector`; rejects what could never be compared."""
+    array = np.asarray(vector, dtype=np.float32)
+    if array.ndim != 1 or array.size == 0:
+        raise BadInput(f"a vector must be one-dimensional and non-empty, not of shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise BadInput("a vector must hold finite numbers only")
+    norm = float(np.linalg.norm(array.astype(np.float64)))
+    if norm == 0.0:
+        raise BadInput("a zero vector has no direction to compare")
+    return (array.astype(np.float64) / norm).astype(np.float32)
+
+
+def weighted_mean(old: np.ndarray, old_count: int, new: np.ndarray, new_count: int) -> np.ndarray:
+    """normalize(old * old_count + new * new_count), in float64 so the order of enrolments hardly
+    matters; a zero mean (exactly opposite vectors) stays zero rather than dividing by zero."""
+    total = old.astype(np.float64) * old_count + new.astype(np.float64) * new_count
+    norm = float(np.linalg.norm(total))
+    if norm > 0.0:
+        total /= norm
+    return total.astype(np.float32)
+
+
+class GalleryMatrix:
+    """The rows of one model id: ids, vectors, metadata, and the index from id to row."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._dim: int | None = None
+        self._n = 0
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._camera = np.zeros(0, dtype=np.int32)  # codes into _camera_codes
+        self._label = np.zeros(0, dtype=np.int32)
+        self._timestamp = np.zeros(0, dtype=np.float64)  # NaN where unknown
+        self._ids: list[str] = []
+        self._meta: list[Entry] = []  # entries without their vector (it lives in the matrix)
+        self._row: dict[str, int] = {}
+        self._camera_codes: dict[str, int] = {}
+        self._label_codes: dict[str, int] = {}
+        self._sorted_ids: list[str] | None = None  # cache for paging, dropped on insert/remove
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __contains__(self, entry_id: object) -> bool:
+        return entry_id in self._row
+
+    @property
+    def dim(self) -> int | None:
+        """Dimension of the rows; None until the first entry."""
+        return self._dim
+
+    @property
+    def ids(self) -> list[str]:
+        """Ids in row order (a copy)."""
+        return list(self._ids)
+
+    def get(self, entry_id: str) -> Entry | None:
+        row = self._row.get(entry_id)
+        return None if row is None else self._entry(row)
+
+    def upsert(self, entry: Entry) -> None:
+        """Insert or overwrite `entry`; its vector must already be L2-normalised (it is copied)."""
+        vector = np.asarray(entry.vector, dtype=np.float32)
+        if vector.ndim != 1 or vector.size == 0:
+            raise BadInput(f"a vector must be one-dimensional and non-empty, not of shape {vector.shape}")
+        if self._dim is None:
+            self._dim = vector.size
+            self._grow(_MIN_CAPACITY)
+        elif vector.size != self._dim:
+            raise Conflict(
+                f"vector of dimension {vector.size} for a gallery of dimension {self._dim} "
+                f"(model {entry.model_id})"
+            )
+        row = self._row.get(entry.id)
+        if row is None:
+            if self._n == self._matrix.shape[0]:
+                self._grow(2 * self._n)
+            row = self._n
+            self._n += 1
+            self._ids.append(entry.id)
+            self._meta.append(entry)  # replaced just below
+            self._row[entry.id] = row
+            self._sorted_ids = None
+        self._matrix[row] = vector
+        self._camera[row] = self._code(self._camera_codes, entry.camera)
+        self._label[row] = self._code(self._label_codes, entry.label)
+        self._timestamp[row] = np.nan if entry.timestamp is None else entry.timestamp
+        self._meta[row] = dataclasses.replace(entry, vector=_EMPTY, tags=dict(entry.tags))
+
+    def remove(self, entry_id: str) -> bool:
+        """Drop one entry by moving the last row into its place; True when it was there."""
+        row = self._row.pop(entry_id, None)
+        if row is None:
+            return False
+        last = self._n - 1
+        if row != last:
+            moved = self._ids[last]
+            self._matrix[row] = self._matrix[last]
+            self._camera[row] = self._camera[last]
+            self._label[row] = self._label[last]
+            self._timestamp[row] = self._timestamp[last]
+            self._ids[row] = moved
+            self._meta[row] = self._meta[last]
+            self._row[moved] = row
+        self._ids.pop()
+        self._meta.pop()
+        self._n = last
+        self._sorted_ids = None
+        return True
+
+    def clear(self) -> None:
+        """Forget every row and the dimension (a cleared model may come back with any vectors)."""
+        self._reset()
+
+    def page(self, offset: int, limit: int) -> list[Entry]:
+        """Entries ordered by id; the sorted order is cached until the next insert or removal."""
+        if self._sorted_ids is None:
+            self._sorted_ids = sorted(self._ids)
+        start = max(0, offset)
+        chosen = self._sorted_ids[start : start + max(0, limit)]
+        return [self._entry(self._row[entry_id]) for entry_id in chosen]
+
+    def search(self, query: np.ndarray, k: int, filters: SearchFilters | None = None) -> list[Match]:
+        """The k rows most similar to `query` (L2-normalised, float32) that pass the filters, best
+        first; equal similarities are ordered by id so the answer does not depend on row order."""
+        n = self._n
+        if n == 0 or k <= 0:
+            return []
+        query = np.asarray(query, dtype=np.float32)
+        if query.shape != (self._dim,):
+            raise Conflict(f"query of shape {query.shape} for a gallery of dimension {self._dim}")
+        similarity = self._matrix[:n] @ query
+        mask = self._mask(similarity, filters or SearchFilters())
+        candidates = np.arange(n) if mask is None else np.flatnonzero(mask)
+        if candidates.size == 0:
+            return []
+        rows = self._top_rows(similarity, candidates, k)
+        rows.sort(key=lambda r: (-float(similarity[r]), self._ids[r]))
+        return [Match(self._entry(r), min(1.0, max(-1.0, float(similarity[r])))) for r in rows]
+
+    # internals
+
+    def _mask(self, similarity: np.ndarray, filters: SearchFilters) -> np.ndarray | None:
+        """Boolean mask over the rows, or None when there is nothing to filter."""
+        n = self._n
+        mask: np.ndarray | None = None
+
+        def narrow(condition: np.ndarray) -> None:
+            nonlocal mask
+            mask = condition if mask is None else mask & condition
+
+        if filters.exclude_camera is not None:
+            code = self._camera_codes.get(filters.exclude_camera)
+            if code is not None:
+                narrow(self._camera[:n] != code)
+        if filters.label is not None:
+            code = self._label_codes.get(filters.label, _UNSEEN)
+            narrow(self._label[:n] == code)
+        # entries without a timestamp never pass a time filter (NaN compares false)
+        if filters.time_from is not None:
+            narrow(self._timestamp[:n] >= filters.time_from)
+        if filters.time_to is not None:
+            narrow(self._timestamp[:n] <= filters.time_to)
+        if filters.min_similarity is not None:
+            narrow(similarity >= np.float32(filters.min_similarity))
+        return mask
+
+    def _top_rows(self, similarity: np.ndarray, candidates: np.ndarray, k: int) -> list[int]:
+        """The k best candidate rows (unordered): argpartition, then the ties at the k-th value
+        resolved by id so that the same gallery always gives the same answer."""
+        scores = similarity[candidates]
+        if k >= scores.size:
+            return candidates.tolist()
+        kth = scores[np.argpartition(scores, scores.size - k)[scores.size - k]]
+        above = candidates[scores > kth].tolist()
+        tied = candidates[scores == kth].tolist()
+        return above + heapq.nsmallest(k - len(above), tied, key=self._ids.__getitem__)
+
+    def _entry(self, row: int) -> Entry:
+        meta = self._meta[row]
+        return dataclasses.replace(meta, vector=self._matrix[row].copy(), tags=dict(meta.tags))
+
+    def _grow(self, capacity: int) -> None:
+        """Reallocate every per-row array to `capacity` rows, keeping the first n."""
+        capacity = max(capacity, _MIN_CAPACITY)
+        n, dim = self._n, self._dim or 0
+        matrix = np.zeros((capacity, dim), dtype=np.float32)
+        if n:
+            matrix[:n] = self._matrix[:n]
+        self._matrix = matrix
+        self._camera = _resized(self._camera, n, capacity, _NO_CODE)
+        self._label = _resized(self._label, n, capacity, _NO_CODE)
+        self._timestamp = _resized(self._timestamp, n, capacity, np.nan)
+
+    @staticmethod
+    def _code(codes: dict[str, int], value: str | None) -> int:
+        if value is None:
+            return _NO_CODE
+        return codes.setdefault(value, len(codes))
+
+
+def _resized(array: np.ndarray, n: int, capacity: int, fill: float) -> np.ndarray:
+    out = np.full(capacity, fill, dtype=array.dtype)
+    out[:n] = array[:n]
+    return out

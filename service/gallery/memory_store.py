@@ -1,0 +1,111 @@
+"""The gallery kept in process memory: no Redis needed, lost at exit, one process only.
+
+Every method runs without awaiting anything, so each call is atomic within the event loop and two
+concurrent "add" enrolments of one id cannot lose one another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable
+
+import numpy as np
+
+from service.core.errors import Conflict
+from service.gallery.base import EnrollMode, Entry, Match, SearchFilters
+from service.gallery.matrix import GalleryMatrix, unit_vector, weighted_mean
+
+
+def merge_enrolment(old: Entry, new: Entry, now: float) -> Entry:
+    """An "add" enrolment of `new` onto the stored `old`: count-weighted mean of the vectors,
+    the new metadata where given, tags merged, `created` of the first enrolment."""
+    return Entry(
+        id=old.id,
+        model_id=old.model_id,
+        vector=weighted_mean(old.vector, old.count, new.vector, new.count),
+        camera=new.camera if new.camera is not None else old.camera,
+        label=new.label if new.label is not None else old.label,
+        timestamp=new.timestamp if new.timestamp is not None else old.timestamp,
+        tags={**old.tags, **new.tags},
+        created=old.created,
+        updated=now,
+        count=old.count + new.count,
+    )
+
+
+def fresh_entry(entry: Entry, now: float) -> Entry:
+    """What a "replace" enrolment stores: a normalised copy of `entry`, created and updated now."""
+    if entry.count < 1:
+        raise ValueError(f"an entry averages at least one embedding, not {entry.count}")
+    return dataclasses.replace(
+        entry, vector=unit_vector(entry.vector), tags=dict(entry.tags), created=now, updated=now
+    )
+
+
+class MemoryStore:
+    """GalleryStore on one GalleryMatrix per model id."""
+
+    def __init__(self) -> None:
+        self._models: dict[str, GalleryMatrix] = {}
+
+    async def add(self, entry: Entry, mode: EnrollMode = "replace") -> Entry:
+        return self._add(entry, mode, time.time())
+
+    async def enroll_many(self, entries: Iterable[Entry], mode: EnrollMode = "replace") -> int:
+        """Enroll many entries at once (bulk loading, benchmarks); returns how many were stored."""
+        now = time.time()
+        stored = 0
+        for entry in entries:
+            self._add(entry, mode, now)
+            stored += 1
+        return stored
+
+    async def get(self, model_id: str, entry_id: str) -> Entry | None:
+        matrix = self._models.get(model_id)
+        return None if matrix is None else matrix.get(entry_id)
+
+    async def delete(self, model_id: str, entry_id: str) -> bool:
+        matrix = self._models.get(model_id)
+        return matrix is not None and matrix.remove(entry_id)
+
+    async def clear(self, model_id: str) -> int:
+        matrix = self._models.pop(model_id, None)
+        return 0 if matrix is None else len(matrix)
+
+    async def list(self, model_id: str, offset: int, limit: int) -> tuple[list[Entry], int]:
+        matrix = self._models.get(model_id)
+        if matrix is None:
+            return [], 0
+        return matrix.page(offset, limit), len(matrix)
+
+    async def count(self, model_id: str) -> int:
+        matrix = self._models.get(model_id)
+        return 0 if matrix is None else len(matrix)
+
+    async def search(
+        self, model_id: str, query: np.ndarray, k: int, filters: SearchFilters | None = None
+    ) -> list[Match]:
+        query = unit_vector(query)
+        matrix = self._models.get(model_id)
+        return [] if matrix is None else matrix.search(query, k, filters)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        """Nothing to release; the entries stay until the store is dropped."""
+
+    def _add(self, entry: Entry, mode: EnrollMode, now: float) -> Entry:
+        if mode not in ("replace", "add"):
+            raise ValueError(f"unknown enrol mode {mode!r}")
+        new = fresh_entry(entry, now)
+        matrix = self._models.setdefault(entry.model_id, GalleryMatrix())
+        old = matrix.get(entry.id) if mode == "add" else None
+        if old is not None and old.vector.shape != new.vector.shape:
+            raise Conflict(
+                f"vector of dimension {new.vector.size} for a gallery of dimension {old.vector.size}"
+            )
+        stored = new if old is None else merge_enrolment(old, new, now)
+        matrix.upsert(stored)  # copies the vector in
+        return dataclasses.replace(stored, vector=stored.vector.copy(), tags=dict(stored.tags))

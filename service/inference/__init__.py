@@ -1,0 +1,1 @@
+"""Running the served model: its ONNX Runtime session, frame preprocessing, chunking and combining."""

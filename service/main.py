@@ -1,0 +1,114 @@
+"""The application factory and the `reid-serve` / `python -m service` entry point.
+
+`create_app(settings)` builds everything from one `Settings` object; the model is loaded and warmed
+in the lifespan (off the event loop), so `/healthz` answers at once and `/readyz` turns ready when
+the model can serve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from service.api import errors, openapi
+from service.api.deps import AppState
+from service.api.middleware import BodyLimit, RequestMetrics
+from service.api.routes import embed, gallery, health, match, model
+from service.core.config import Settings
+from service.core.metrics import Metrics
+from service.gallery import open_store
+from service.inference.batcher import MicroBatcher
+from service.inference.embedder import Embedder
+from service.inference.session import ModelSession
+from service.media.decode import MediaLimits
+
+log = logging.getLogger("service")
+
+# Multipart framing around the files themselves; the per-file limits are applied after parsing.
+BODY_OVERHEAD = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    metrics = Metrics()
+    state = AppState(
+        settings=settings,
+        metrics=metrics,
+        store=open_store(settings.redis_url),
+        limits=MediaLimits(
+            max_bytes=settings.max_upload_bytes,
+            max_frames=settings.max_frames,
+            max_frame_pixels=settings.max_frame_pixels,
+            max_archive_members=settings.max_archive_members,
+        ),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.api_key is None:
+            log.warning("REID_API_KEY is not set: anyone who reaches the service can change the gallery")
+        session = await asyncio.to_thread(ModelSession.from_settings, settings)
+        await asyncio.to_thread(session.warmup)
+        batcher = MicroBatcher.from_settings(session.run, settings, on_batch=metrics.observe_batch)
+        batcher.start()
+        metrics.track_queue(lambda: batcher.queue_depth)
+        state.session, state.embedder = session, Embedder(session, batcher)
+        state.ready = True
+        log.info(
+            "ready: model %s on %s, gallery %s",
+            session.metadata.model_id,
+            ", ".join(session.providers_in_use),
+            "redis" if settings.redis_url else "in-process memory",
+        )
+        try:
+            yield
+        finally:
+            state.ready = False
+            await batcher.close()
+            await state.store.close()
+
+    app = FastAPI(
+        title="Video person re-identification",
+        version="1.0.0",
+        description="Tracklets in, sequence embeddings and gallery matches out (GRU-RCN, Wu et al. 2016).",
+        lifespan=lifespan,
+    )
+    app.state.reid = state
+    for router in (embed.router, match.router, gallery.router, model.router, health.router):
+        app.include_router(router)
+    errors.install(app)
+    openapi.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"]
+        )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + BODY_OVERHEAD)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    return app
+
+
+def run(settings: Settings | None = None) -> None:
+    settings = settings or Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if settings.workers > 1:
+        # Each worker builds its own app (own model session, own gallery replica) from the environment.
+        uvicorn.run(
+            "service.main:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+        )
+    else:
+        uvicorn.run(
+            create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level
+        )

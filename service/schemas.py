@@ -1,0 +1,173 @@
+"""The JSON the API speaks: request bodies and responses, as they appear in the OpenAPI schema."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+# Gallery ids: letters (any script), digits and . _ - : @, no spaces, controls or path characters.
+EntryId = Annotated[str, StringConstraints(pattern=r"^[\w.:@-]{1,128}$")]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+TagKey = Annotated[str, StringConstraints(pattern=r"^[\w.:@-]{1,64}$")]
+Tags = Annotated[dict[TagKey, Annotated[str, StringConstraints(max_length=256)]], Field(max_length=32)]
+
+
+def _finite(vector: list[float]) -> list[float]:
+    if not all(math.isfinite(v) for v in vector):
+        raise ValueError("embedding holds NaN or infinite values")
+    if not any(vector):
+        raise ValueError("embedding is all zeros")
+    return vector
+
+
+Vector = Annotated[list[float], Field(min_length=1, max_length=65536), AfterValidator(_finite)]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+    id: str = Field(description="name@version: the tag of every gallery vector this model makes")
+
+
+class EmbedResponse(BaseModel):
+    embedding: list[float]
+    dim: int
+    model: ModelRef
+    frames_received: int
+    frames_used: int
+    chunks: int
+    seconds: float
+
+
+class EntryMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    camera: Label | None = None
+    label: Label | None = None
+    timestamp: float | None = Field(None, ge=0, description="seconds since the epoch, when seen")
+    tags: Tags = Field(default_factory=dict)
+
+
+class EnrollJSON(EntryMetadata):
+    id: EntryId
+    embedding: Vector
+    mode: Literal["replace", "add"] = "replace"
+    model_id: str | None = Field(None, description="when given, must be the served model's id")
+
+
+class EnrollOptions(EntryMetadata):
+    """`enroll` of a /match request: add the query to the gallery after matching."""
+
+    id: EntryId
+    mode: Literal["replace", "add"] = "replace"
+
+
+class TrackletOptions(BaseModel):
+    """How an uploaded tracklet becomes model input."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sampling: Literal["chunks", "all", "uniform"] = Field(
+        "chunks",
+        description="chunks: every frame, in chunks of the model's frames_per_chunk whose embeddings are "
+        "averaged (the paper's test protocol); all: the same; uniform: num_frames frames spread evenly",
+    )
+    num_frames: int | None = Field(None, ge=1, description="frames to use with sampling=uniform")
+    order: Literal["upload", "name"] = Field(
+        "upload", description="frame order: as uploaded, or by file name"
+    )
+
+
+class MatchFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    top_k: int | None = Field(None, ge=1)
+    exclude_camera: Label | None = Field(None, description="skip entries of this camera (re-id protocol)")
+    filter_label: Label | None = Field(None, description="only entries with this label")
+    time_from: float | None = None
+    time_to: float | None = None
+    threshold: float | None = Field(None, ge=-1, le=1, description="minimum cosine similarity")
+
+
+class MatchJSON(MatchFilters):
+    embedding: Vector
+    other_embedding: Vector | None = Field(None, description="pair mode: compare with this instead")
+    model_id: str | None = Field(None, description="when given, must be the served model's id")
+    enroll: EnrollOptions | None = None
+
+
+class EntryOut(BaseModel):
+    id: str
+    model_id: str
+    camera: str | None
+    label: str | None
+    timestamp: float | None
+    tags: dict[str, str]
+    created: float
+    updated: float
+    count: int
+    embedding: list[float] | None = None
+
+
+class MatchItem(BaseModel):
+    id: str
+    similarity: float
+    distance: float
+    camera: str | None
+    label: str | None
+    timestamp: float | None
+    tags: dict[str, str]
+
+
+class PairResult(BaseModel):
+    similarity: float
+    distance: float
+
+
+class MatchResponse(BaseModel):
+    model: ModelRef
+    matches: list[MatchItem] = Field(default_factory=list)
+    pair: PairResult | None = None
+    enrolled: EntryOut | None = None
+    frames_received: int | None = None
+    frames_used: int | None = None
+    seconds: float
+
+
+class GalleryPage(BaseModel):
+    items: list[EntryOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class Deleted(BaseModel):
+    deleted: str
+
+
+class Cleared(BaseModel):
+    model_id: str
+    removed: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    model: str | None
+    providers: list[str]
+    gallery: Literal["memory", "redis"]
+    gallery_reachable: bool

@@ -1,0 +1,81 @@
+"""Fixtures of the service tests: a tiny random-weight model exported once per session, and its network.
+
+The network is the paper backbone with the recurrent head at 64x48, D=64: it exports in about two
+seconds and runs in milliseconds, yet has everything the served model has (a real Loop over T, BN,
+normalisation in the graph), so the service is tested against a true export, not a stand-in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model_export.config import TrainConfig
+from model_export.engine.checkpoint import build_model
+from model_export.export.onnx import as_float_frames, export_onnx
+from model_export.modeling.network import ReIDNet
+from reid_contract import ModelMetadata
+from service.inference.session import ModelSession
+
+TINY_FRAMES_PER_CHUNK = 16
+
+
+@pytest.fixture(scope="session")
+def tiny_net() -> ReIDNet:
+    """Random weights with non-trivial BN statistics and a recurrence that matters, as after training."""
+    torch.manual_seed(0)
+    net = build_model(
+        TrainConfig(backbone="paper", head="recurrent", embedding_dim=64), num_classes=5, pretrained=False
+    )
+    generator = torch.Generator().manual_seed(0)
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            module.running_mean.uniform_(-0.1, 0.1, generator=generator)
+            module.running_var.uniform_(0.5, 1.5, generator=generator)
+    if hasattr(net.temporal, "mix"):
+        torch.nn.init.normal_(net.temporal.mix.weight, std=0.05, generator=generator)
+    return net.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_net: ReIDNet, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelMetadata]:
+    path = tmp_path_factory.mktemp("tiny-model") / "tiny.onnx"
+    meta = export_onnx(
+        tiny_net,
+        path,
+        name="tiny-test",
+        semver="0.1.0",
+        architecture="paper + GRU-RCN, random weights",
+        training_data="none",
+        license="MIT",
+        intended_use="tests",
+        frames_per_chunk=TINY_FRAMES_PER_CHUNK,
+        slim=True,
+    )
+    return path, meta
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tiny_export: tuple[Path, ModelMetadata]) -> Path:
+    return tiny_export[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_reference(tiny_net: ReIDNet) -> Callable[[np.ndarray], np.ndarray]:
+    """The torch network on uint8 (B, T, H, W, 3) frames, as the exported graph sees them: (B, D)."""
+
+    def run(frames: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return tiny_net(as_float_frames(torch.from_numpy(np.ascontiguousarray(frames)))).numpy()
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_session(tiny_model_path: Path) -> ModelSession:
+    """The tiny model on CPU, one thread: shared by the tests, which only read from it."""
+    return ModelSession(tiny_model_path, providers=["CPUExecutionProvider"], intra_op_threads=1)
