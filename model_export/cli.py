@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     export_p.add_argument("--frames-per-chunk", type=int, default=16)
     export_p.add_argument("--slim", action=argparse.BooleanOptionalAction, default=True)
     export_p.add_argument(
+        "--precision", choices=("fp32", "fp16"), default="fp32", help="fp16: the GPU variant (half the size)"
+    )
+    export_p.add_argument(
         "--data-root", type=Path, default=None, help="evaluate on this data (default: the checkpoint's)"
     )
     export_p.add_argument("--no-evaluate", action="store_true", help="write no evaluation figures")

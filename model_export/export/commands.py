@@ -66,6 +66,7 @@ def export_command(args: argparse.Namespace) -> int:
         intended_use=card.INTENDED_USE,
         frames_per_chunk=args.frames_per_chunk,
         slim=args.slim,
+        precision=args.precision,
     )
     data_root = args.data_root or cfg.data_root
     if not args.no_evaluate:

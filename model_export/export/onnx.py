@@ -12,12 +12,14 @@ normalisation itself, so a client cannot apply them twice or forget them.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import io
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import onnx
 import torch
@@ -41,6 +43,17 @@ class UInt8Frames(nn.Module):
     def forward(self, frames: Tensor) -> Tensor:
         x = frames.permute(0, 1, 4, 2, 3).to(torch.float32) * self.scale
         return self.net(x)
+
+
+class UInt8FramesHalf(UInt8Frames):
+    """The fp16 variant for GPUs: weights and activations in half precision, the embedding in float32."""
+
+    def __init__(self, net: ReIDNet) -> None:
+        super().__init__(copy.deepcopy(net).half())
+
+    def forward(self, frames: Tensor) -> Tensor:
+        x = frames.permute(0, 1, 4, 2, 3).to(torch.float16) * self.scale
+        return self.net(x).to(torch.float32)
 
 
 def as_float_frames(frames: Tensor) -> Tensor:
@@ -87,9 +100,12 @@ def read_metadata_props(model: onnx.ModelProto) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
 
-def script_to_onnx(net: ReIDNet, example_shape: tuple[int, int] = (2, 3)) -> onnx.ModelProto:
+def script_to_onnx(
+    net: ReIDNet, example_shape: tuple[int, int] = (2, 3), precision: Literal["fp32", "fp16"] = "fp32"
+) -> onnx.ModelProto:
     """Script and export the network; no metadata yet. `example_shape` is (B, T) of the example input."""
-    graph = torch.jit.script(UInt8Frames(net.eval()))
+    wrapper = UInt8Frames(net.eval()) if precision == "fp32" else UInt8FramesHalf(net.eval())
+    graph = torch.jit.script(wrapper)
     height, width = net.input_size
     example = torch.randint(0, 256, (*example_shape, height, width, 3), dtype=torch.uint8)
     buffer = io.BytesIO()
@@ -145,13 +161,14 @@ def export_onnx(
     frames_per_chunk: int,
     evaluation: Evaluation | None = None,
     slim: bool = True,
+    precision: Literal["fp32", "fp16"] = "fp32",
 ) -> ModelMetadata:
     """Write `out` and return the metadata it carries; the version gets the weights' short hash.
 
     `slim` runs onnxslim (constant folding, dead-node and shape-op elimination: about half the nodes
     go); `verify` then proves parity on the slimmed file like on any other.
     """
-    model = script_to_onnx(net)
+    model = script_to_onnx(net, precision=precision)
     if slim:
         import onnxslim
 
@@ -177,6 +194,7 @@ def export_onnx(
         created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         exporter=f"torch {torch.__version__} (TorchScript exporter), onnx opset {OPSET}"
         + (", onnxslim" if slim else ""),
+        precision=precision,
     )
     set_metadata(model, meta)
     model.producer_name = "model_export"

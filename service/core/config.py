@@ -33,6 +33,7 @@ class Settings(BaseSettings):
 
     # gallery: unset means the in-process store (lost at exit); set means Redis
     redis_url: str | None = None
+    redis_namespace: str = Field("reid", pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # key prefix in Redis
 
     # security: unset means writes are open (a warning is logged at start)
     api_key: SecretStr | None = None

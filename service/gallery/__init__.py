@@ -20,9 +20,9 @@ __all__ = [
 ]
 
 
-def open_store(redis_url: str | None) -> GalleryStore:
+def open_store(redis_url: str | None, namespace: str = "reid") -> GalleryStore:
     """The store the settings ask for: Redis at `redis_url`, or process memory when it is None.
     Nothing connects here; the Redis client connects on first use."""
     if redis_url is None:
         return MemoryStore()
-    return RedisStore(redis_url)
+    return RedisStore(redis_url, namespace)

@@ -7,11 +7,13 @@ normalisation in the graph), so the service is tested against a true export, not
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 import torch
 
 from model_export.config import TrainConfig
@@ -22,6 +24,7 @@ from reid_contract import ModelMetadata
 from service.inference.session import ModelSession
 
 TINY_FRAMES_PER_CHUNK = 16
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="session")
@@ -79,3 +82,30 @@ def tiny_reference(tiny_net: ReIDNet) -> Callable[[np.ndarray], np.ndarray]:
 def tiny_session(tiny_model_path: Path) -> ModelSession:
     """The tiny model on CPU, one thread: shared by the tests, which only read from it."""
     return ModelSession(tiny_model_path, providers=["CPUExecutionProvider"], intra_op_threads=1)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The local Redis; the tests that need it are skipped (not failed) where it does not answer."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        pytest.skip(f"no Redis answering at {REDIS_URL}: {exc}")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def namespace(redis_url: str) -> Iterator[str]:
+    """A namespace of this test alone, whose keys are all deleted afterwards."""
+    name = f"test-reid-{uuid.uuid4().hex}"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{name}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -156,3 +156,28 @@ def test_pooling_network_exports_without_slimming(tmp_path: Path) -> None:
     assert report.ok, report.table()
     frames = np.zeros((1, 2, 160, 64, 3), np.uint8)
     assert torch_reference(net)(frames).shape == (1, 512)
+
+
+def test_fp16_variant_is_half_the_size_and_within_its_own_bound(
+    recurrent_net: ReIDNet, exported: tuple[Path, ModelMetadata], tmp_path: Path
+) -> None:
+    path = tmp_path / "half.onnx"
+    meta = export_onnx(
+        recurrent_net,
+        path,
+        name="test-model-fp16",
+        semver="0.1.0",
+        architecture="test",
+        training_data="none",
+        license="MIT",
+        intended_use="tests",
+        frames_per_chunk=16,
+        precision="fp16",
+    )
+    assert meta.precision == "fp16" and meta.version != exported[1].version
+    assert path.stat().st_size < 0.6 * exported[0].stat().st_size
+    report = verify(path, torch_reference(recurrent_net), shapes=((1, 1), (2, 8)))
+    assert report.ok, report.table()
+    assert next(c for c in report.checks if c.name.startswith("parity")).detail.endswith("(< 0.01)")
+    # the fp32 network it was made from is untouched (the export converts a copy)
+    assert next(recurrent_net.parameters()).dtype == torch.float32

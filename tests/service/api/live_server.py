@@ -34,11 +34,12 @@ class LiveServer:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> LiveServer:
+        """Return once the model serves (`/model` answers); the gallery may still be unreachable."""
         self.thread.start()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}/model", timeout=2).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

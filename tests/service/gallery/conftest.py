@@ -1,20 +1,16 @@
-"""Fixtures of the gallery tests: random unit vectors, a live Redis in a throwaway namespace, and
+"""Fixtures of the gallery tests: random unit vectors and
 `with_store`, which runs a test body against each store (memory, Redis) in its own event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 import pytest
-import redis
 
 from service.gallery import GalleryStore, MemoryStore, RedisStore
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 StoreBody = Callable[[GalleryStore], Awaitable[None]]
 
@@ -28,33 +24,6 @@ def unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def units() -> Callable[..., np.ndarray]:
     return unit_vectors
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    """The local Redis; the tests that need it are skipped (not failed) where it does not answer."""
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        client.ping()
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        pytest.skip(f"no Redis answering at {REDIS_URL}: {exc}")
-    finally:
-        client.close()
-    return REDIS_URL
-
-
-@pytest.fixture
-def namespace(redis_url: str) -> Iterator[str]:
-    """A namespace of this test alone, whose keys are all deleted afterwards."""
-    name = f"test-gallery-{uuid.uuid4().hex}"
-    yield name
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{name}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture(params=["memory", "redis"])
