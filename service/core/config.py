@@ -5,11 +5,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# A list setting from the environment: a JSON list, or names separated by commas.
+NameList = Annotated[list[str], NoDecode]
 
 # The model shipped in the repository (models/README.md is its card).
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "grurcn-mobilenetv2-cuhk03.onnx"
@@ -23,12 +27,12 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    cors_origins: list[str] = Field(default_factory=list)  # closed unless listed
+    cors_origins: NameList = Field(default_factory=list)  # closed unless listed
 
     # model
     model_path: Path = DEFAULT_MODEL
     # ONNX Runtime providers in order of preference; empty: CUDA when available, then CPU
-    providers: list[str] = Field(default_factory=list)
+    providers: NameList = Field(default_factory=list)
     intra_op_threads: int = Field(0, ge=0)  # 0: ONNX Runtime's default (all cores)
 
     # gallery: unset means the in-process store (lost at exit); set means Redis
@@ -52,3 +56,13 @@ class Settings(BaseSettings):
     max_batch: int = Field(16, ge=1)  # tracklet chunks per model call
     batch_wait_ms: float = Field(2.0, ge=0)
     max_queue: int = Field(256, ge=1)  # chunks waiting; beyond it requests get 429
+
+    @field_validator("providers", "cors_origins", mode="before")
+    @classmethod
+    def _name_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value

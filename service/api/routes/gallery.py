@@ -129,7 +129,8 @@ async def delete_entry(entry_id: IdPath, state: StateDep) -> Deleted:
 )
 async def clear(state: StateDep, confirm: Annotated[str | None, Query(max_length=256)] = None) -> Cleared:
     model_id = state.meta.model_id
-    if confirm != model_id:
+    # A "+" left unencoded in a query string arrives as a space; model ids never hold spaces.
+    if confirm is None or confirm.replace(" ", "+") != model_id:
         raise Conflict(
             f"clearing removes every entry of {model_id}: repeat the request with ?confirm={model_id}",
             code="confirmation_required",

@@ -178,6 +178,6 @@ def test_fp16_variant_is_half_the_size_and_within_its_own_bound(
     assert path.stat().st_size < 0.6 * exported[0].stat().st_size
     report = verify(path, torch_reference(recurrent_net), shapes=((1, 1), (2, 8)))
     assert report.ok, report.table()
-    assert next(c for c in report.checks if c.name.startswith("parity")).detail.endswith("(< 0.01)")
+    assert "(>= 0.995)" in next(c for c in report.checks if c.name.startswith("parity")).detail
     # the fp32 network it was made from is untouched (the export converts a copy)
     assert next(recurrent_net.parameters()).dtype == torch.float32

