@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +126,8 @@ def test_verify_catches_the_unrolled_export(recurrent_net: ReIDNet, tmp_path: Pa
     """The plain traced export freezes T (shared/notes/onnx-export.md): verify must not pass it."""
     example = torch.zeros((2, 3, 160, 64, 3), dtype=torch.uint8)
     buffer = io.BytesIO()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter is used on purpose
         torch.onnx.export(
             UInt8Frames(recurrent_net),
             (example,),
