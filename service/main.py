@@ -19,9 +19,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from service.api import errors, openapi
 from service.api.deps import AppState
 from service.api.middleware import BodyLimit, RequestMetrics
-from service.api.routes import embed, gallery, health, match, model
+from service.api.routes import audit, embed, gallery, health, match, model
+from service.audit import open_audit
 from service.core.config import Settings
 from service.core.metrics import Metrics
+from service.core.security import KeyRing
 from service.gallery import open_store
 from service.inference.batcher import MicroBatcher
 from service.inference.embedder import Embedder
@@ -41,6 +43,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         metrics=metrics,
         store=open_store(settings.redis_url, settings.redis_namespace),
+        audit=open_audit(
+            settings.redis_url,
+            settings.redis_namespace,
+            settings.audit_max_entries,
+            settings.audit_retention_days * 86400,
+        ),
+        keys=KeyRing.from_settings(
+            [k.get_secret_value() for k in settings.api_keys],
+            settings.api_key.get_secret_value() if settings.api_key else None,
+        ),
         limits=MediaLimits(
             max_bytes=settings.max_upload_bytes,
             max_frames=settings.max_frames,
@@ -51,8 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.api_key is None:
-            log.warning("REID_API_KEY is not set: anyone who reaches the service can change the gallery")
+        if state.keys.open:
+            log.warning("no API key is set: anyone who reaches the service can change the gallery")
         session = await asyncio.to_thread(ModelSession.from_settings, settings)
         await asyncio.to_thread(session.warmup)
         batcher = MicroBatcher.from_settings(session.run, settings, on_batch=metrics.observe_batch)
@@ -72,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.ready = False
             await batcher.close()
             await state.store.close()
+            await state.audit.close()
 
     app = FastAPI(
         title="Video person re-identification",
@@ -80,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.reid = state
-    for router in (embed.router, match.router, gallery.router, model.router, health.router):
+    for router in (embed.router, match.router, gallery.router, audit.router, model.router, health.router):
         app.include_router(router)
     errors.install(app)
     openapi.install(app)

@@ -171,3 +171,18 @@ class Readiness(BaseModel):
     providers: list[str]
     gallery: Literal["memory", "redis"]
     gallery_reachable: bool
+
+
+class AuditRecord(BaseModel):
+    event_id: str
+    time: float
+    action: Literal["enroll", "match", "delete", "clear", "expire"]
+    actor: str = Field(description="the API key's name, or anonymous@<address> when no keys are set")
+    model_id: str
+    ids: list[str] = Field(description="gallery ids touched: enrolled, deleted, or returned by a match")
+    results: int
+
+
+class AuditPage(BaseModel):
+    items: list[AuditRecord]
+    next: str | None = Field(description="pass as `before` for the next (older) page")

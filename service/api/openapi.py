@@ -13,7 +13,8 @@ from service.schemas import ErrorBody
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in {
-        401: "API key missing or wrong (writes, when a key is configured)",
+        401: "API key missing or not valid (when keys are configured)",
+        403: "the API key's role does not allow this call",
         404: "unknown gallery id",
         409: "vector of another model version, or a clear without its confirmation",
         413: "upload over a limit (bytes, frames, pixels, archive members)",

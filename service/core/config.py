@@ -39,8 +39,18 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_namespace: str = Field("reid", pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # key prefix in Redis
 
-    # security: unset means writes are open (a warning is logged at start)
-    api_key: SecretStr | None = None
+    # security: with no key at all, everything is open (a warning is logged at start)
+    api_key: SecretStr | None = None  # one admin key, named "default"
+    # named keys with roles, `name:role:key` entries (JSON list or comma separated); roles: read
+    # (embed, match, list), write (+ enroll, delete), admin (+ clear, audit trail)
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    protect_reads: bool = False  # true: reads need a key too (at least `read`)
+
+    # privacy: retention of gallery entries (unset: kept until deleted) and of the audit trail
+    gallery_ttl_seconds: int | None = Field(None, gt=0)
+    store_thumbnails: bool = True
+    audit_max_entries: int = Field(100_000, gt=0)
+    audit_retention_days: float = Field(90.0, gt=0)
 
     # limits, enforced while reading the upload, before decoding everything
     max_upload_bytes: int = Field(64 * 1024 * 1024, gt=0)
@@ -57,7 +67,7 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(2.0, ge=0)
     max_queue: int = Field(256, ge=1)  # chunks waiting; beyond it requests get 429
 
-    @field_validator("providers", "cors_origins", mode="before")
+    @field_validator("providers", "cors_origins", "api_keys", mode="before")
     @classmethod
     def _name_list(cls, value: object) -> object:
         if isinstance(value, str):

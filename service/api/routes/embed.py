@@ -6,7 +6,7 @@ import time
 
 from fastapi import APIRouter, Request
 
-from service.api.deps import StateDep
+from service.api.deps import Reader, StateDep
 from service.api.forms import decode_tracklet, read_form, validate_fields
 from service.api.openapi import ERROR_RESPONSES, request_body
 from service.api.presenters import model_ref
@@ -25,7 +25,7 @@ OPTION_FIELDS = ("sampling", "num_frames", "order")
     openapi_extra=request_body(),
     summary="Embed one tracklet (frames, an archive of frames, or a video)",
 )
-async def embed(request: Request, state: StateDep) -> EmbedResponse:
+async def embed(request: Request, state: StateDep, caller: Reader) -> EmbedResponse:
     started = time.perf_counter()
     embedder = state.require_embedder()
     form = await read_form(request, state.limits)

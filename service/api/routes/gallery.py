@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Path, Query, Request
 
-from service.api.deps import AppState, StateDep, WriteKey
+from service.api.deps import Admin, AppState, Reader, StateDep, Writer
 from service.api.forms import decode_tracklet, is_json, read_form, read_json, validate_fields
 from service.api.openapi import ERROR_RESPONSES, request_body
 from service.api.presenters import as_vector, check_model_id, entry_out
@@ -54,11 +54,10 @@ async def enroll_vector(state: AppState, vector: np.ndarray, options: EnrollOpti
     response_model=EntryOut,
     status_code=201,
     responses=ERROR_RESPONSES,
-    dependencies=[WriteKey],
     openapi_extra=request_body((EnrollOptions,), json_model=EnrollJSON),
     summary="Enroll a tracklet or an embedding under an id (mode add: average with what is stored)",
 )
-async def enroll(request: Request, state: StateDep) -> EntryOut:
+async def enroll(request: Request, state: StateDep, caller: Writer) -> EntryOut:
     meta = state.meta
     if is_json(request):
         body: EnrollJSON = await read_json(request, EnrollJSON, state.settings.max_json_bytes)
@@ -81,7 +80,9 @@ async def enroll(request: Request, state: StateDep) -> EntryOut:
             frames, tracklet_options.sampling, tracklet_options.num_frames
         )
         vector = result.vector
-    return entry_out(await enroll_vector(state, vector, options))
+    entry = await enroll_vector(state, vector, options)
+    await state.audit_event(caller, "enroll", (entry.id,), 1)
+    return entry_out(entry)
 
 
 @router.get(
@@ -89,6 +90,7 @@ async def enroll(request: Request, state: StateDep) -> EntryOut:
 )
 async def list_entries(
     state: StateDep,
+    caller: Reader,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> GalleryPage:
@@ -98,7 +100,7 @@ async def list_entries(
 
 @router.get("/{entry_id}", response_model=EntryOut, responses=ERROR_RESPONSES, summary="One entry")
 async def get_entry(
-    entry_id: IdPath, state: StateDep, include_embedding: Annotated[bool, Query()] = False
+    entry_id: IdPath, state: StateDep, caller: Reader, include_embedding: Annotated[bool, Query()] = False
 ) -> EntryOut:
     entry = await state.store.get(state.meta.model_id, entry_id)
     if entry is None:
@@ -110,12 +112,12 @@ async def get_entry(
     "/{entry_id}",
     response_model=Deleted,
     responses=ERROR_RESPONSES,
-    dependencies=[WriteKey],
-    summary="Delete one entry",
+    summary="Delete one entry, every trace of it",
 )
-async def delete_entry(entry_id: IdPath, state: StateDep) -> Deleted:
+async def delete_entry(entry_id: IdPath, state: StateDep, caller: Writer) -> Deleted:
     if not await state.store.delete(state.meta.model_id, entry_id):
         raise NotFound(f"no gallery entry {entry_id!r} for model {state.meta.model_id}")
+    await state.audit_event(caller, "delete", (entry_id,), 1)
     state.metrics.gallery_size.set(await state.store.count(state.meta.model_id))
     return Deleted(deleted=entry_id)
 
@@ -124,10 +126,11 @@ async def delete_entry(entry_id: IdPath, state: StateDep) -> Deleted:
     "",
     response_model=Cleared,
     responses=ERROR_RESPONSES,
-    dependencies=[WriteKey],
-    summary="Clear the served model's gallery; `confirm` must be the model id",
+    summary="Clear the served model's gallery (admin); `confirm` must be the model id",
 )
-async def clear(state: StateDep, confirm: Annotated[str | None, Query(max_length=256)] = None) -> Cleared:
+async def clear(
+    state: StateDep, caller: Admin, confirm: Annotated[str | None, Query(max_length=256)] = None
+) -> Cleared:
     model_id = state.meta.model_id
     # A "+" left unencoded in a query string arrives as a space; model ids never hold spaces.
     if confirm is None or confirm.replace(" ", "+") != model_id:
@@ -136,5 +139,6 @@ async def clear(state: StateDep, confirm: Annotated[str | None, Query(max_length
             code="confirmation_required",
         )
     removed = await state.store.clear(model_id)
+    await state.audit_event(caller, "clear", (), removed)
     state.metrics.gallery_size.set(0)
     return Cleared(model_id=model_id, removed=removed)

@@ -7,7 +7,7 @@ import time
 import numpy as np
 from fastapi import APIRouter, Request
 
-from service.api.deps import AppState, StateDep, require_write_key
+from service.api.deps import AppState, Reader, StateDep, authorize
 from service.api.forms import (
     ParsedForm,
     decode_tracklet,
@@ -69,7 +69,7 @@ async def _embed_form(
     ),
     summary="Rank gallery entries for a query tracklet or embedding, or score a pair of tracklets",
 )
-async def match(request: Request, state: StateDep) -> MatchResponse:
+async def match(request: Request, state: StateDep, caller: Reader) -> MatchResponse:
     started = time.perf_counter()
     meta = state.meta
     received: int | None = None
@@ -99,7 +99,7 @@ async def match(request: Request, state: StateDep) -> MatchResponse:
         if form.tracklet("other_") is not None:
             other, _, _ = await _embed_form(state, form, "other_", options)
     if enroll is not None:
-        require_write_key(request, state)
+        caller = authorize(request, state, "write")
     response = MatchResponse(model=model_ref(meta), frames_received=received, frames_used=used, seconds=0.0)
     if other is not None:
         if enroll is not None:
@@ -125,8 +125,10 @@ async def match(request: Request, state: StateDep) -> MatchResponse:
         )
         matches = await state.store.search(meta.model_id, query, top_k, search_filters)
         response.matches = [match_item(m) for m in matches]
+        await state.audit_event(caller, "match", tuple(m.id for m in response.matches), len(matches))
         if enroll is not None:
             entry = await enroll_vector(state, query, enroll)
+            await state.audit_event(caller, "enroll", (entry.id,), 1)
             response.enrolled = entry_out(entry)
     response.seconds = round(time.perf_counter() - started, 6)
     return response
