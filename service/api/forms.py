@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from service.core.errors import BadInput, TooLarge, UnsupportedMedia
@@ -25,6 +25,10 @@ from service.media.decode import MediaLimits, Upload, decode_upload
 UploadKind = Literal["frames", "archive", "video"]
 KINDS: tuple[UploadKind, ...] = ("frames", "archive", "video")
 MAX_FIELDS = 64
+
+# Starlette spools an uploaded file over 1 MB to a temporary file on disk. Uploads are personal data
+# that must not touch a disk; the body-size middleware bounds the memory, so keep them in memory.
+MultiPartParser.spool_max_size = 1 << 62
 
 
 @dataclass

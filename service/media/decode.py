@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import re
 import stat
 import tarfile
@@ -32,6 +33,7 @@ from service.core.errors import BadInput, TooLarge, UnsupportedMedia
 from service.media.probe import IMAGE_KINDS, VIDEO_KINDS, image_size, sniff
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+MEMORY_TMP = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None  # noqa: PTH112
 _READ_BLOCK = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _DIGITS = re.compile(r"([0-9]+)")
@@ -354,7 +356,9 @@ def decode_video(upload: Upload, limits: MediaLimits) -> list[np.ndarray]:
     if kind not in VIDEO_KINDS:
         found = "unrecognised bytes" if kind == "unknown" else f"a {kind} file"
         raise UnsupportedMedia(f"{label}: not an MP4, AVI or MKV/WebM video ({found})")
-    with tempfile.TemporaryDirectory(prefix="reid-video-") as tmp:
+    # OpenCV reads videos from files only: the file goes to memory-backed /dev/shm where there is one,
+    # so no uploaded frame is written to a disk, and it is removed when decoding ends.
+    with tempfile.TemporaryDirectory(prefix="reid-video-", dir=MEMORY_TMP) as tmp:
         # Fixed name: the client's name never reaches the file system. The extension only helps FFmpeg.
         path = Path(tmp) / f"upload.{kind}"
         path.write_bytes(upload.data)

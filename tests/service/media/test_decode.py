@@ -7,7 +7,6 @@ import gzip
 import io
 import struct
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -502,7 +501,7 @@ def test_mp4_named_avi_still_decodes(videos: dict[str, bytes]) -> None:
 def test_video_goes_to_a_private_temp_file_under_a_fixed_name(
     videos: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(decode_module, "MEMORY_TMP", str(tmp_path))
     opened: list[Path] = []
     real_capture = cv2.VideoCapture
 
