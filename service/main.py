@@ -23,8 +23,9 @@ from service.api.routes import audit, embed, gallery, health, match, model
 from service.audit import open_audit
 from service.core.config import Settings
 from service.core.metrics import Metrics
-from service.core.security import KeyRing
+from service.core.security import KeyRing, Principal
 from service.gallery import open_store
+from service.gallery.retention import sweep_forever
 from service.inference.batcher import MicroBatcher
 from service.inference.embedder import Embedder
 from service.inference.session import ModelSession
@@ -61,6 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
 
+    async def record_expiry(ids: list[str]) -> None:
+        await state.audit_event(Principal("retention", "admin"), "expire", tuple(ids), len(ids))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if state.keys.open:
@@ -78,9 +82,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ", ".join(session.providers_in_use),
             "redis" if settings.redis_url else "in-process memory",
         )
+        retention = asyncio.create_task(
+            sweep_forever(state.store, session.metadata.model_id, record_expiry), name="reid-retention"
+        )
         try:
             yield
         finally:
+            retention.cancel()
             state.ready = False
             await batcher.close()
             await state.store.close()

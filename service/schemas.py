@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+
+def _unambiguous(entry_id: str) -> str:
+    """The pattern's Unicode \\w (Rust regex) also admits joiners (U+200C/D) and combining marks:
+    refuse ids that would print the same as another one (invisible format characters, or not NFC)."""
+    invisible = any(unicodedata.category(c) == "Cf" for c in entry_id)
+    if invisible or not unicodedata.is_normalized("NFC", entry_id):
+        raise ValueError("id must be in Unicode NFC form, without invisible (format) characters")
+    return entry_id
+
+
 # Gallery ids: letters (any script), digits and . _ - : @, no spaces, controls or path characters.
-EntryId = Annotated[str, StringConstraints(pattern=r"^[\w.:@-]{1,128}$")]
+EntryId = Annotated[str, StringConstraints(pattern=r"^[\w.:@-]{1,128}$"), AfterValidator(_unambiguous)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 TagKey = Annotated[str, StringConstraints(pattern=r"^[\w.:@-]{1,64}$")]
 Tags = Annotated[dict[TagKey, Annotated[str, StringConstraints(max_length=256)]], Field(max_length=32)]
@@ -53,6 +64,12 @@ class EmbedResponse(BaseModel):
 class EntryMetadata(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    ttl_seconds: int | None = Field(
+        None,
+        gt=0,
+        le=100 * 365 * 86400,
+        description="retention: the entry is erased this long after enrolment",
+    )
     camera: Label | None = None
     label: Label | None = None
     timestamp: float | None = Field(None, ge=0, description="seconds since the epoch, when seen")
@@ -117,6 +134,9 @@ class EntryOut(BaseModel):
     created: float
     updated: float
     count: int
+    expires_at: float | None = Field(
+        description="when the entry is erased by itself (None: kept until deleted)"
+    )
     embedding: list[float] | None = None
 
 

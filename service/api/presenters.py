@@ -25,6 +25,7 @@ def entry_out(entry: Entry, include_embedding: bool = False) -> EntryOut:
         created=entry.created,
         updated=entry.updated,
         count=entry.count,
+        expires_at=entry.expires_at,
         embedding=[float(v) for v in entry.vector] if include_embedding else None,
     )
 

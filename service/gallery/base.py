@@ -27,6 +27,7 @@ class Entry:
     created: float = 0.0  # when first enrolled
     updated: float = 0.0  # when last enrolled
     count: int = 1  # embeddings averaged into `vector` ("add" enrolments)
+    expires_at: float | None = None  # retention: gone everywhere after this time (None: kept)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,11 @@ class GalleryStore(Protocol):
         self, model_id: str, query: np.ndarray, k: int, filters: SearchFilters | None = None
     ) -> list[Match]:
         """The k most similar entries (best first) that pass the filters."""
+        ...
+
+    async def expire(self, model_id: str, now: float) -> list[str]:
+        """Remove every entry whose retention ended by `now`, everywhere; returns their ids. Reads
+        never return an expired entry even before this runs (replicas drop them by time)."""
         ...
 
     async def ping(self) -> bool:

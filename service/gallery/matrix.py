@@ -58,6 +58,7 @@ class GalleryMatrix:
         self._camera = np.zeros(0, dtype=np.int32)  # codes into _camera_codes
         self._label = np.zeros(0, dtype=np.int32)
         self._timestamp = np.zeros(0, dtype=np.float64)  # NaN where unknown
+        self._expires = np.zeros(0, dtype=np.float64)  # +inf where kept until deleted
         self._ids: list[str] = []
         self._meta: list[Entry] = []  # entries without their vector (it lives in the matrix)
         self._row: dict[str, int] = {}
@@ -112,6 +113,7 @@ class GalleryMatrix:
         self._camera[row] = self._code(self._camera_codes, entry.camera)
         self._label[row] = self._code(self._label_codes, entry.label)
         self._timestamp[row] = np.nan if entry.timestamp is None else entry.timestamp
+        self._expires[row] = np.inf if entry.expires_at is None else entry.expires_at
         self._meta[row] = dataclasses.replace(entry, vector=_EMPTY, tags=dict(entry.tags))
 
     def remove(self, entry_id: str) -> bool:
@@ -126,6 +128,7 @@ class GalleryMatrix:
             self._camera[row] = self._camera[last]
             self._label[row] = self._label[last]
             self._timestamp[row] = self._timestamp[last]
+            self._expires[row] = self._expires[last]
             self._ids[row] = moved
             self._meta[row] = self._meta[last]
             self._row[moved] = row
@@ -134,6 +137,18 @@ class GalleryMatrix:
         self._n = last
         self._sorted_ids = None
         return True
+
+    def expired(self, now: float) -> list[str]:
+        """Ids whose retention ended by `now` (one vectorised comparison; usually none)."""
+        rows = np.flatnonzero(self._expires[: self._n] <= now)
+        return [self._ids[row] for row in rows]
+
+    def purge_expired(self, now: float) -> list[str]:
+        """Remove the expired rows; returns their ids."""
+        gone = self.expired(now)
+        for entry_id in gone:
+            self.remove(entry_id)
+        return gone
 
     def clear(self) -> None:
         """Forget every row and the dimension (a cleared model may come back with any vectors)."""
@@ -218,6 +233,7 @@ class GalleryMatrix:
         self._camera = _resized(self._camera, n, capacity, _NO_CODE)
         self._label = _resized(self._label, n, capacity, _NO_CODE)
         self._timestamp = _resized(self._timestamp, n, capacity, np.nan)
+        self._expires = _resized(self._expires, n, capacity, np.inf)
 
     @staticmethod
     def _code(codes: dict[str, int], value: str | None) -> int:

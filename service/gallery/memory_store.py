@@ -31,6 +31,7 @@ def merge_enrolment(old: Entry, new: Entry, now: float) -> Entry:
         created=old.created,
         updated=now,
         count=old.count + new.count,
+        expires_at=new.expires_at if new.expires_at is not None else old.expires_at,
     )
 
 
@@ -48,6 +49,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._models: dict[str, GalleryMatrix] = {}
+        self._expired: dict[str, list[str]] = {}  # dropped by a read, not yet reported by expire()
 
     async def add(self, entry: Entry, mode: EnrollMode = "replace") -> Entry:
         return self._add(entry, mode, time.time())
@@ -61,8 +63,20 @@ class MemoryStore:
             stored += 1
         return stored
 
-    async def get(self, model_id: str, entry_id: str) -> Entry | None:
+    def _matrix(self, model_id: str) -> GalleryMatrix | None:
+        """The model's rows, with those whose retention ended already gone."""
         matrix = self._models.get(model_id)
+        if matrix is not None:
+            self._expired.setdefault(model_id, []).extend(matrix.purge_expired(time.time()))
+        return matrix
+
+    async def expire(self, model_id: str, now: float) -> list[str]:
+        matrix = self._models.get(model_id)
+        gone = self._expired.pop(model_id, [])
+        return gone + ([] if matrix is None else matrix.purge_expired(now))
+
+    async def get(self, model_id: str, entry_id: str) -> Entry | None:
+        matrix = self._matrix(model_id)
         return None if matrix is None else matrix.get(entry_id)
 
     async def delete(self, model_id: str, entry_id: str) -> bool:
@@ -71,23 +85,24 @@ class MemoryStore:
 
     async def clear(self, model_id: str) -> int:
         matrix = self._models.pop(model_id, None)
+        self._expired.pop(model_id, None)
         return 0 if matrix is None else len(matrix)
 
     async def list(self, model_id: str, offset: int, limit: int) -> tuple[list[Entry], int]:
-        matrix = self._models.get(model_id)
+        matrix = self._matrix(model_id)
         if matrix is None:
             return [], 0
         return matrix.page(offset, limit), len(matrix)
 
     async def count(self, model_id: str) -> int:
-        matrix = self._models.get(model_id)
+        matrix = self._matrix(model_id)
         return 0 if matrix is None else len(matrix)
 
     async def search(
         self, model_id: str, query: np.ndarray, k: int, filters: SearchFilters | None = None
     ) -> list[Match]:
         query = unit_vector(query)
-        matrix = self._models.get(model_id)
+        matrix = self._matrix(model_id)
         return [] if matrix is None else matrix.search(query, k, filters)
 
     async def ping(self) -> bool:
@@ -101,6 +116,8 @@ class MemoryStore:
             raise ValueError(f"unknown enrol mode {mode!r}")
         new = fresh_entry(entry, now)
         matrix = self._models.setdefault(entry.model_id, GalleryMatrix())
+        # an expired entry is not averaged into a new enrolment
+        self._expired.setdefault(entry.model_id, []).extend(matrix.purge_expired(now))
         old = matrix.get(entry.id) if mode == "add" else None
         if old is not None and old.vector.shape != new.vector.shape:
             raise Conflict(

@@ -6,7 +6,15 @@ Layout, every key under `{namespace}:{model_id}:` so two models never mix:
   (JSON), `created`, `updated`, `count`; a metadata field that is unknown is absent;
 - `ids`         sorted set of the ids, all of score 0, so ZRANGE by index pages them by id;
 - `dim`         the dimension of the model's vectors, so another model's vector is refused;
-- `changes`     stream of `op` (upsert | delete | clear) and `id`, capped near 100 000 entries.
+- `changes`     stream of `op` (upsert | delete | clear) and `id`, capped near 100 000 entries;
+- `expiry`      sorted set of the ids that have a retention time, scored by it.
+
+Retention: an entry enrolled with an expiry time gets it as the hash's own PEXPIREAT, so Redis drops
+the vector and metadata by itself even when no service runs; `expire()` (run every second by the
+service) removes the id from `ids` and `expiry` and logs a delete; every replica also drops expired
+rows by time before each read, so an expired entry is never returned in the meantime. Deletions,
+clears and expiries wait for the append-only file (WAITAOF, Redis >= 7.2) before they are
+acknowledged.
 
 Enrolments and deletions are Lua scripts: each is atomic and one round trip, and an "add" reads,
 averages and writes inside Redis, so concurrent "add" enrolments of one id never lose one. Searches
@@ -42,12 +50,13 @@ BATCH = 1000  # entries per pipeline when loading, clearing or bulk enrolling
 _DIM_ERROR = "GALLERY_DIM"  # prefix of the script error for a vector of another dimension
 _VECTOR_DTYPE = np.dtype("<f4")
 # the fields of an entry hash, in the order they are read back
-FIELDS = ("vector", "camera", "label", "timestamp", "tags", "created", "updated", "count")
+FIELDS = ("vector", "camera", "label", "timestamp", "tags", "created", "updated", "count", "expires")
 T = TypeVar("T")
 
-# KEYS: entry, ids, dim, changes.
+# KEYS: entry, ids, dim, changes, expiry.
 # ARGV: id, mode, vector, now, count, maxlen, tags JSON, reply (1: the stored FIELDS, 0: nothing),
-#       then name/value pairs of the metadata fields that are given (camera, label, timestamp).
+#       then name/value pairs of the metadata fields that are given (camera, label, timestamp,
+#       expires).
 _ENROLL = """
 local id, mode, vector, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local count, maxlen, tags = tonumber(ARGV[5]), ARGV[6], ARGV[7]
@@ -85,22 +94,44 @@ end
 redis.call('HSET', KEYS[1], 'vector', vector, 'count', tostring(count), 'created', created,
   'updated', now, 'tags', tags)
 for i = 9, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local expires = redis.call('HGET', KEYS[1], 'expires')
+if expires then
+  redis.call('PEXPIREAT', KEYS[1], math.floor(tonumber(expires) * 1000))
+  redis.call('ZADD', KEYS[5], expires, id)
+else
+  redis.call('ZREM', KEYS[5], id)
+end
 redis.call('ZADD', KEYS[2], 0, id)
 redis.call('SET', KEYS[3], tostring(dim))
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', maxlen, '*', 'op', 'upsert', 'id', id)
 if ARGV[8] == '1' then
   return redis.call('HMGET', KEYS[1], 'vector', 'camera', 'label', 'timestamp', 'tags', 'created',
-    'updated', 'count')
+    'updated', 'count', 'expires')
 end
 return 1
 """
 
-# KEYS: entry, ids, changes.  ARGV: id, maxlen.
+# KEYS: entry, ids, changes, expiry.  ARGV: id, maxlen.
+# The hash may be gone already (its retention ended): the id's other traces are removed all the same.
 _DELETE = """
-if redis.call('DEL', KEYS[1]) == 0 then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
+local existed = redis.call('DEL', KEYS[1])
+local listed = redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+if existed == 0 and listed == 0 then return 0 end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'op', 'delete', 'id', ARGV[1])
-return 1
+return existed
+"""
+
+# KEYS: ids, expiry, changes.  ARGV: now, maxlen, entry key prefix, batch.
+_EXPIRE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
+for _, id in ipairs(ids) do
+  redis.call('DEL', ARGV[3] .. id)
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'op', 'delete', 'id', id)
+end
+return ids
 """
 
 
@@ -124,6 +155,10 @@ class _Keys:
     @property
     def changes(self) -> str:
         return f"{self.prefix}:changes"
+
+    @property
+    def expiry(self) -> str:
+        return f"{self.prefix}:expiry"
 
 
 @dataclass
@@ -173,6 +208,8 @@ class RedisStore:
         )
         self._enroll = self._client.register_script(_ENROLL)
         self._delete = self._client.register_script(_DELETE)
+        self._expire = self._client.register_script(_EXPIRE)
+        self._waitaof: bool | None = None  # None: not probed yet
         self._replicas: dict[str, _Replica] = {}
 
     # writes
@@ -205,9 +242,43 @@ class RedisStore:
         keys = self._keys(model_id)
         with _redis_errors():
             deleted = await self._delete(
-                keys=[keys.entry(entry_id), keys.ids, keys.changes], args=[entry_id, STREAM_MAXLEN]
+                keys=[keys.entry(entry_id), keys.ids, keys.changes, keys.expiry],
+                args=[entry_id, STREAM_MAXLEN],
             )
+            await self._durable()
         return bool(deleted)
+
+    async def expire(self, model_id: str, now: float) -> list[str]:
+        keys = self._keys(model_id)
+        gone: list[str] = []
+        with _redis_errors():
+            while True:
+                ids = await self._expire(
+                    keys=[keys.ids, keys.expiry, keys.changes],
+                    args=[repr(now), STREAM_MAXLEN, keys.entry(""), BATCH],
+                )
+                gone += [raw.decode() for raw in ids]
+                if len(ids) < BATCH:
+                    break
+            if gone:
+                await self._durable()
+        return gone
+
+    async def _durable(self) -> None:
+        """Wait until the local append-only file has the writes (WAITAOF, Redis >= 7.2): an erasure
+        is acknowledged once it survives a Redis restart. Older Redis: as durable as its
+        `appendfsync` setting makes it (`always` for the same guarantee)."""
+        if self._waitaof is False:
+            return
+        try:
+            await self._client.execute_command("WAITAOF", 1, 0, 2000)
+            self._waitaof = True
+        except ResponseError as exc:
+            text = str(exc).lower()
+            if "unknown command" in text or "appendonly is disabled" in text or "wrong number" in text:
+                self._waitaof = False  # not available here: rely on the server's fsync policy
+            else:
+                raise
 
     async def clear(self, model_id: str) -> int:
         """Delete the model's entries BATCH at a time (never one long blocking command), then its
@@ -223,9 +294,10 @@ class RedisStore:
                     deleted, _ = await pipe.execute()
                 removed += int(deleted)
             async with self._client.pipeline(transaction=True) as pipe:
-                pipe.delete(keys.ids, keys.dim)
+                pipe.delete(keys.ids, keys.dim, keys.expiry)
                 pipe.xadd(keys.changes, {"op": "clear", "id": ""}, maxlen=STREAM_MAXLEN, approximate=True)
                 await pipe.execute()
+            await self._durable()
         return removed
 
     # reads
@@ -234,7 +306,10 @@ class RedisStore:
         """Read straight from Redis: one round trip, and fresher than the replica."""
         with _redis_errors():
             values = await self._client.hmget(self._keys(model_id).entry(entry_id), FIELDS)
-        return _entry_from_fields(model_id, entry_id, values)
+        entry = _entry_from_fields(model_id, entry_id, values)
+        if entry is not None and entry.expires_at is not None and entry.expires_at <= time.time():
+            return None  # Redis drops it within the millisecond; never show it meanwhile
+        return entry
 
     async def list(self, model_id: str, offset: int, limit: int) -> tuple[list[Entry], int]:
         matrix = await self._synced(model_id)
@@ -272,6 +347,7 @@ class RedisStore:
                 matrix = replica.matrix
                 if matrix is None or not await self._catch_up(model_id, replica, matrix):
                     matrix = await self._reload(model_id, replica)
+            matrix.purge_expired(time.time())
         return matrix
 
     async def _catch_up(self, model_id: str, replica: _Replica, matrix: GalleryMatrix) -> bool:
@@ -359,13 +435,15 @@ class RedisStore:
                 args += [name, value]
         if entry.timestamp is not None:
             args += ["timestamp", repr(float(entry.timestamp))]
-        return [keys.entry(entry.id), keys.ids, keys.dim, keys.changes], args
+        if entry.expires_at is not None:
+            args += ["expires", repr(float(entry.expires_at))]
+        return [keys.entry(entry.id), keys.ids, keys.dim, keys.changes, keys.expiry], args
 
 
 def _entry_from_fields(model_id: str, entry_id: str, values: Sequence[bytes | None]) -> Entry | None:
     """An entry from the HMGET of FIELDS (a fixed list is half the reply of HGETALL to parse);
     None when the hash does not exist."""
-    vector, camera, label, timestamp, tags, created, updated, count = values
+    vector, camera, label, timestamp, tags, created, updated, count, expires = values
     if vector is None or created is None or updated is None or count is None:
         return None
     return Entry(
@@ -379,6 +457,7 @@ def _entry_from_fields(model_id: str, entry_id: str, values: Sequence[bytes | No
         created=float(created),
         updated=float(updated),
         count=int(count),
+        expires_at=None if expires is None else float(expires),
     )
 
 

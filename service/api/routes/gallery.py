@@ -26,13 +26,14 @@ from service.schemas import (
 
 router = APIRouter(prefix="/gallery", tags=["gallery"])
 
-ENROLL_FIELDS = ("id", "camera", "label", "timestamp", "tags", "mode")
+ENROLL_FIELDS = ("id", "camera", "label", "timestamp", "tags", "mode", "ttl_seconds")
 OPTION_FIELDS = ("sampling", "num_frames", "order")
 IdPath = Annotated[str, Path(pattern=r"^[\w.:@-]{1,128}$", description="gallery id")]
 
 
 async def enroll_vector(state: AppState, vector: np.ndarray, options: EnrollOptions) -> Entry:
     now = time.time()
+    ttl = options.ttl_seconds or state.settings.gallery_ttl_seconds
     entry = Entry(
         id=options.id,
         model_id=state.meta.model_id,
@@ -43,6 +44,7 @@ async def enroll_vector(state: AppState, vector: np.ndarray, options: EnrollOpti
         tags=dict(options.tags),
         created=now,
         updated=now,
+        expires_at=None if ttl is None else now + ttl,
     )
     stored = await state.store.add(entry, options.mode)
     state.metrics.gallery_size.set(await state.store.count(state.meta.model_id))

@@ -34,7 +34,7 @@ router = APIRouter(tags=["match"])
 
 FILTER_FIELDS = ("top_k", "exclude_camera", "filter_label", "time_from", "time_to", "threshold")
 OPTION_FIELDS = ("sampling", "num_frames", "order")
-ENROLL_FIELDS = ("id", "camera", "label", "timestamp", "tags", "mode")
+ENROLL_FIELDS = ("id", "camera", "label", "timestamp", "tags", "mode", "ttl_seconds")
 
 
 async def _embed_form(
