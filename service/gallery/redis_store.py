@@ -46,6 +46,8 @@ from service.gallery.base import EnrollMode, Entry, Match, SearchFilters
 from service.gallery.matrix import GalleryMatrix, unit_vector
 
 STREAM_MAXLEN = 100_000  # approximate cap of each model's change stream
+# The change stream names ids; it keeps them no longer than this (a replica further behind reloads).
+STREAM_MAX_AGE_S = 3600.0
 BATCH = 1000  # entries per pipeline when loading, clearing or bulk enrolling
 _DIM_ERROR = "GALLERY_DIM"  # prefix of the script error for a vector of another dimension
 _VECTOR_DTYPE = np.dtype("<f4")
@@ -260,6 +262,8 @@ class RedisStore:
                 gone += [raw.decode() for raw in ids]
                 if len(ids) < BATCH:
                     break
+            oldest_ms = int((now - STREAM_MAX_AGE_S) * 1000)
+            await self._client.xtrim(keys.changes, minid=f"{oldest_ms}-0", approximate=False)
             if gone:
                 await self._durable()
         return gone
