@@ -82,6 +82,14 @@ class GalleryStore(Protocol):
         never return an expired entry even before this runs (replicas drop them by time)."""
         ...
 
+    async def put_thumbnail(
+        self, model_id: str, entry_id: str, jpeg: bytes, expires_at: float | None
+    ) -> None:
+        """Keep a small JPEG strip of the entry's tracklet beside it (same retention, same erasure)."""
+        ...
+
+    async def get_thumbnail(self, model_id: str, entry_id: str) -> bytes | None: ...
+
     async def ping(self) -> bool:
         """Whether the store is reachable now (readiness)."""
         ...

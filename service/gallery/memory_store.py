@@ -50,6 +50,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._models: dict[str, GalleryMatrix] = {}
         self._expired: dict[str, list[str]] = {}  # dropped by a read, not yet reported by expire()
+        self._thumbnails: dict[tuple[str, str], bytes] = {}
 
     async def add(self, entry: Entry, mode: EnrollMode = "replace") -> Entry:
         return self._add(entry, mode, time.time())
@@ -72,20 +73,39 @@ class MemoryStore:
 
     async def expire(self, model_id: str, now: float) -> list[str]:
         matrix = self._models.get(model_id)
-        gone = self._expired.pop(model_id, [])
-        return gone + ([] if matrix is None else matrix.purge_expired(now))
+        gone = self._expired.pop(model_id, []) + ([] if matrix is None else matrix.purge_expired(now))
+        for entry_id in gone:
+            self._thumbnails.pop((model_id, entry_id), None)
+        return gone
 
     async def get(self, model_id: str, entry_id: str) -> Entry | None:
         matrix = self._matrix(model_id)
         return None if matrix is None else matrix.get(entry_id)
 
+    async def put_thumbnail(
+        self, model_id: str, entry_id: str, jpeg: bytes, expires_at: float | None
+    ) -> None:
+        matrix = self._matrix(model_id)
+        if matrix is not None and entry_id in matrix:  # retention follows the entry's
+            self._thumbnails[model_id, entry_id] = bytes(jpeg)
+
+    async def get_thumbnail(self, model_id: str, entry_id: str) -> bytes | None:
+        matrix = self._matrix(model_id)
+        if matrix is None or entry_id not in matrix:
+            self._thumbnails.pop((model_id, entry_id), None)
+            return None
+        return self._thumbnails.get((model_id, entry_id))
+
     async def delete(self, model_id: str, entry_id: str) -> bool:
         matrix = self._models.get(model_id)
+        self._thumbnails.pop((model_id, entry_id), None)
         return matrix is not None and matrix.remove(entry_id)
 
     async def clear(self, model_id: str) -> int:
         matrix = self._models.pop(model_id, None)
         self._expired.pop(model_id, None)
+        for key in [k for k in self._thumbnails if k[0] == model_id]:
+            del self._thumbnails[key]
         return 0 if matrix is None else len(matrix)
 
     async def list(self, model_id: str, offset: int, limit: int) -> tuple[list[Entry], int]:

@@ -7,7 +7,8 @@ Layout, every key under `{namespace}:{model_id}:` so two models never mix:
 - `ids`         sorted set of the ids, all of score 0, so ZRANGE by index pages them by id;
 - `dim`         the dimension of the model's vectors, so another model's vector is refused;
 - `changes`     stream of `op` (upsert | delete | clear) and `id`, capped near 100 000 entries;
-- `expiry`      sorted set of the ids that have a retention time, scored by it.
+- `expiry`      sorted set of the ids that have a retention time, scored by it;
+- `thumb:{id}`  the entry's small JPEG strip (optional), with the entry's expiry time.
 
 Retention: an entry enrolled with an expiry time gets it as the hash's own PEXPIREAT, so Redis drops
 the vector and metadata by itself even when no service runs; `expire()` (run every second by the
@@ -113,9 +114,10 @@ end
 return 1
 """
 
-# KEYS: entry, ids, changes, expiry.  ARGV: id, maxlen.
+# KEYS: entry, ids, changes, expiry, thumb.  ARGV: id, maxlen.
 # The hash may be gone already (its retention ended): the id's other traces are removed all the same.
 _DELETE = """
+redis.call('DEL', KEYS[5])
 local existed = redis.call('DEL', KEYS[1])
 local listed = redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
@@ -124,11 +126,11 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'op', 'delete', 'id', A
 return existed
 """
 
-# KEYS: ids, expiry, changes.  ARGV: now, maxlen, entry key prefix, batch.
+# KEYS: ids, expiry, changes.  ARGV: now, maxlen, entry key prefix, batch, thumbnail key prefix.
 _EXPIRE = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[4]))
 for _, id in ipairs(ids) do
-  redis.call('DEL', ARGV[3] .. id)
+  redis.call('DEL', ARGV[3] .. id, ARGV[5] .. id)
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'op', 'delete', 'id', id)
@@ -161,6 +163,9 @@ class _Keys:
     @property
     def expiry(self) -> str:
         return f"{self.prefix}:expiry"
+
+    def thumb(self, entry_id: str) -> str:
+        return f"{self.prefix}:thumb:{entry_id}"
 
 
 @dataclass
@@ -244,7 +249,7 @@ class RedisStore:
         keys = self._keys(model_id)
         with _redis_errors():
             deleted = await self._delete(
-                keys=[keys.entry(entry_id), keys.ids, keys.changes, keys.expiry],
+                keys=[keys.entry(entry_id), keys.ids, keys.changes, keys.expiry, keys.thumb(entry_id)],
                 args=[entry_id, STREAM_MAXLEN],
             )
             await self._durable()
@@ -257,7 +262,7 @@ class RedisStore:
             while True:
                 ids = await self._expire(
                     keys=[keys.ids, keys.expiry, keys.changes],
-                    args=[repr(now), STREAM_MAXLEN, keys.entry(""), BATCH],
+                    args=[repr(now), STREAM_MAXLEN, keys.entry(""), BATCH, keys.thumb("")],
                 )
                 gone += [raw.decode() for raw in ids]
                 if len(ids) < BATCH:
@@ -294,8 +299,9 @@ class RedisStore:
             while ids := await self._client.zrange(keys.ids, 0, BATCH - 1):
                 async with self._client.pipeline(transaction=True) as pipe:
                     pipe.delete(*(keys.entry(raw.decode()) for raw in ids))
+                    pipe.delete(*(keys.thumb(raw.decode()) for raw in ids))
                     pipe.zrem(keys.ids, *ids)
-                    deleted, _ = await pipe.execute()
+                    deleted, _, _ = await pipe.execute()
                 removed += int(deleted)
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.delete(keys.ids, keys.dim, keys.expiry)
@@ -303,6 +309,25 @@ class RedisStore:
                 await pipe.execute()
             await self._durable()
         return removed
+
+    async def put_thumbnail(
+        self, model_id: str, entry_id: str, jpeg: bytes, expires_at: float | None
+    ) -> None:
+        key = self._keys(model_id).thumb(entry_id)
+        with _redis_errors():
+            if expires_at is None:
+                await self._client.set(key, jpeg)
+            else:
+                await self._client.set(key, jpeg, pxat=int(expires_at * 1000))
+
+    async def get_thumbnail(self, model_id: str, entry_id: str) -> bytes | None:
+        keys = self._keys(model_id)
+        with _redis_errors():
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.exists(keys.entry(entry_id))
+                pipe.get(keys.thumb(entry_id))
+                exists, jpeg = await pipe.execute()
+        return jpeg if exists else None
 
     # reads
 

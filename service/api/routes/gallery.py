@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from service.api.deps import Admin, AppState, Reader, StateDep, Writer
 from service.api.forms import decode_tracklet, is_json, read_form, read_json, validate_fields
@@ -14,6 +15,7 @@ from service.api.openapi import ERROR_RESPONSES, request_body
 from service.api.presenters import as_vector, check_model_id, entry_out
 from service.core.errors import BadInput, Conflict, NotFound
 from service.gallery.base import Entry
+from service.media.thumbnail import make_strip
 from service.schemas import (
     Cleared,
     Deleted,
@@ -31,7 +33,10 @@ OPTION_FIELDS = ("sampling", "num_frames", "order")
 IdPath = Annotated[str, Path(pattern=r"^[\w.:@-]{1,128}$", description="gallery id")]
 
 
-async def enroll_vector(state: AppState, vector: np.ndarray, options: EnrollOptions) -> Entry:
+async def enroll_vector(
+    state: AppState, vector: np.ndarray, options: EnrollOptions, frames: list[np.ndarray] | None = None
+) -> Entry:
+    """Store the vector; with the tracklet's frames, also its thumbnail strip (unless turned off)."""
     now = time.time()
     ttl = options.ttl_seconds or state.settings.gallery_ttl_seconds
     entry = Entry(
@@ -47,6 +52,9 @@ async def enroll_vector(state: AppState, vector: np.ndarray, options: EnrollOpti
         expires_at=None if ttl is None else now + ttl,
     )
     stored = await state.store.add(entry, options.mode)
+    if frames and state.settings.store_thumbnails:
+        jpeg = await asyncio.to_thread(make_strip, frames)
+        await state.store.put_thumbnail(stored.model_id, stored.id, jpeg, stored.expires_at)
     state.metrics.gallery_size.set(await state.store.count(state.meta.model_id))
     return stored
 
@@ -65,6 +73,7 @@ async def enroll(request: Request, state: StateDep, caller: Writer) -> EntryOut:
         body: EnrollJSON = await read_json(request, EnrollJSON, state.settings.max_json_bytes)
         check_model_id(body.model_id, meta)
         vector = as_vector(body.embedding, meta)
+        frames = None
         options = EnrollOptions.model_validate(body.model_dump(include=set(EnrollOptions.model_fields)))
     else:
         form = await read_form(request, state.limits)
@@ -82,7 +91,7 @@ async def enroll(request: Request, state: StateDep, caller: Writer) -> EntryOut:
             frames, tracklet_options.sampling, tracklet_options.num_frames
         )
         vector = result.vector
-    entry = await enroll_vector(state, vector, options)
+    entry = await enroll_vector(state, vector, options, frames)
     await state.audit_event(caller, "enroll", (entry.id,), 1)
     return entry_out(entry)
 
@@ -108,6 +117,21 @@ async def get_entry(
     if entry is None:
         raise NotFound(f"no gallery entry {entry_id!r} for model {state.meta.model_id}")
     return entry_out(entry, include_embedding)
+
+
+@router.get(
+    "/{entry_id}/thumbnail",
+    responses={**ERROR_RESPONSES, 200: {"content": {"image/jpeg": {}}, "description": "a JPEG strip"}},
+    response_class=Response,
+    summary="The entry's thumbnail: a strip of a few frames of the enrolled tracklet",
+)
+async def get_thumbnail(entry_id: IdPath, state: StateDep, caller: Reader) -> Response:
+    jpeg = await state.store.get_thumbnail(state.meta.model_id, entry_id)
+    if jpeg is None:
+        raise NotFound(
+            f"no thumbnail for gallery entry {entry_id!r} (unknown id, or enrolled from an embedding)"
+        )
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
 
 
 @router.delete(

@@ -39,7 +39,8 @@ ENROLL_FIELDS = ("id", "camera", "label", "timestamp", "tags", "mode", "ttl_seco
 
 async def _embed_form(
     state: AppState, form: ParsedForm, prefix: str, options: TrackletOptions
-) -> tuple[np.ndarray, int, int]:
+) -> tuple[np.ndarray, list[np.ndarray], int]:
+    """The embedding of the tracklet under `prefix`, its decoded frames, and how many were used."""
     tracklet = form.tracklet(prefix)
     if tracklet is None:
         raise BadInput(
@@ -49,7 +50,7 @@ async def _embed_form(
     frames = await decode_tracklet(*tracklet, state.limits, options.order)
     state.metrics.frames.inc(len(frames))
     result = await state.require_embedder().embed(frames, options.sampling, options.num_frames)
-    return result.vector, result.frames_received, result.frames_used
+    return result.vector, frames, result.frames_used
 
 
 @router.post(
@@ -75,6 +76,7 @@ async def match(request: Request, state: StateDep, caller: Reader) -> MatchRespo
     received: int | None = None
     used: int | None = None
     other: np.ndarray | None = None
+    query_frames: list[np.ndarray] | None = None
     if is_json(request):
         body: MatchJSON = await read_json(request, MatchJSON, state.settings.max_json_bytes)
         check_model_id(body.model_id, meta)
@@ -95,7 +97,8 @@ async def match(request: Request, state: StateDep, caller: Reader) -> MatchRespo
             enroll = validate_fields(EnrollOptions, form.fields, ENROLL_FIELDS)
         elif any(name in form.fields for name in ("id", "mode")):
             raise BadInput("`id` and `mode` are enrolment fields: set enroll=true to enroll the query")
-        query, received, used = await _embed_form(state, form, "", options)
+        query, query_frames, used = await _embed_form(state, form, "", options)
+        received = len(query_frames)
         if form.tracklet("other_") is not None:
             other, _, _ = await _embed_form(state, form, "other_", options)
     if enroll is not None:
@@ -127,7 +130,7 @@ async def match(request: Request, state: StateDep, caller: Reader) -> MatchRespo
         response.matches = [match_item(m) for m in matches]
         await state.audit_event(caller, "match", tuple(m.id for m in response.matches), len(matches))
         if enroll is not None:
-            entry = await enroll_vector(state, query, enroll)
+            entry = await enroll_vector(state, query, enroll, query_frames)
             await state.audit_event(caller, "enroll", (entry.id,), 1)
             response.enrolled = entry_out(entry)
     response.seconds = round(time.perf_counter() - started, 6)
