@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 import redis
 import torch
+from nets import export_for_tests, trained_like
 
 from model_export.config import TrainConfig
 from model_export.engine.checkpoint import build_model
-from model_export.export.onnx import as_float_frames, export_onnx
+from model_export.export.onnx import as_float_frames
 from model_export.modeling.network import ReIDNet
 from reid_contract import ModelMetadata
 from service.inference.session import ModelSession
@@ -34,31 +35,13 @@ def tiny_net() -> ReIDNet:
     net = build_model(
         TrainConfig(backbone="paper", head="recurrent", embedding_dim=64), num_classes=5, pretrained=False
     )
-    generator = torch.Generator().manual_seed(0)
-    for module in net.modules():
-        if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
-            module.running_mean.uniform_(-0.1, 0.1, generator=generator)
-            module.running_var.uniform_(0.5, 1.5, generator=generator)
-    if hasattr(net.temporal, "mix"):
-        torch.nn.init.normal_(net.temporal.mix.weight, std=0.05, generator=generator)
-    return net.eval()
+    return trained_like(net)
 
 
 @pytest.fixture(scope="session")
 def tiny_export(tiny_net: ReIDNet, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelMetadata]:
     path = tmp_path_factory.mktemp("tiny-model") / "tiny.onnx"
-    meta = export_onnx(
-        tiny_net,
-        path,
-        name="tiny-test",
-        semver="0.1.0",
-        architecture="paper + GRU-RCN, random weights",
-        training_data="none",
-        license="MIT",
-        intended_use="tests",
-        frames_per_chunk=TINY_FRAMES_PER_CHUNK,
-        slim=True,
-    )
+    meta = export_for_tests(tiny_net, path, "tiny-test", frames_per_chunk=TINY_FRAMES_PER_CHUNK)
     return path, meta
 
 

@@ -10,13 +10,13 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from nets import export_for_tests, trained_like
 
 from model_export.config import TrainConfig
 from model_export.engine.checkpoint import build_model
 from model_export.export.commands import cuhk03_pool, torch_reference
 from model_export.export.onnx import (
     UInt8Frames,
-    export_onnx,
     read_metadata_props,
     set_metadata,
     weights_fingerprint,
@@ -27,31 +27,8 @@ from model_export.modeling.network import ReIDNet
 from reid_contract import INPUT_NAME, OUTPUT_NAME, ModelMetadata
 
 
-def trained_like(net: ReIDNet) -> ReIDNet:
-    """Random weights with non-trivial BN statistics and a recurrence that matters, as after training."""
-    generator = torch.Generator().manual_seed(0)
-    for module in net.modules():
-        if isinstance(module, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
-            module.running_mean.uniform_(-0.1, 0.1, generator=generator)
-            module.running_var.uniform_(0.5, 1.5, generator=generator)
-    if hasattr(net.temporal, "mix"):
-        torch.nn.init.normal_(net.temporal.mix.weight, std=0.05, generator=generator)
-    return net.eval()
-
-
 def export(net: ReIDNet, out: Path, slim: bool = True) -> ModelMetadata:
-    return export_onnx(
-        net,
-        out,
-        name="test-model",
-        semver="0.1.0",
-        architecture="test",
-        training_data="none",
-        license="MIT",
-        intended_use="tests",
-        frames_per_chunk=16,
-        slim=slim,
-    )
+    return export_for_tests(net, out, slim=slim)
 
 
 @pytest.fixture(scope="module")
@@ -164,18 +141,7 @@ def test_fp16_variant_is_half_the_size_and_within_its_own_bound(
     recurrent_net: ReIDNet, exported: tuple[Path, ModelMetadata], tmp_path: Path
 ) -> None:
     path = tmp_path / "half.onnx"
-    meta = export_onnx(
-        recurrent_net,
-        path,
-        name="test-model-fp16",
-        semver="0.1.0",
-        architecture="test",
-        training_data="none",
-        license="MIT",
-        intended_use="tests",
-        frames_per_chunk=16,
-        precision="fp16",
-    )
+    meta = export_for_tests(recurrent_net, path, "test-model-fp16", precision="fp16")
     assert meta.precision == "fp16" and meta.version != exported[1].version
     assert path.stat().st_size < 0.6 * exported[0].stat().st_size
     report = verify(path, torch_reference(recurrent_net), shapes=((1, 1), (2, 8)))
