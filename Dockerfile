@@ -49,13 +49,15 @@ COPY reid_contract ./reid_contract
 COPY service ./service
 # The runtime requirements are the project's own list with onnxruntime swapped for ORT_PACKAGE, then
 # the project itself without dependencies: no optional extra (training) can get in. The check after
-# them fails the build if the other ONNX Runtime wheel got in too (the two shadow each other).
+# them fails the build if the other ONNX Runtime wheel got in too (the two shadow each other); pip
+# and setuptools are removed last, so the venv copied into the image carries no build tools.
 RUN --mount=type=secret,id=pip_ca \
     if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
     && python -c "import re, tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(re.sub(r'^onnxruntime(?=[<>=!~ ;\[]|$)', '$ORT_PACKAGE', d) for d in deps))" > requirements.txt \
     && pip install --no-cache-dir -r requirements.txt \
     && pip install --no-cache-dir --no-deps . \
     && python -c "import importlib.metadata as md, sys; names = {d.metadata['Name'].lower() for d in md.distributions()}; bad = names & ({'onnxruntime', 'onnxruntime-gpu'} - {'$ORT_PACKAGE'}); sys.exit(f'both ONNX Runtime wheels installed: {sorted(bad)}' if bad else 0)" \
+    && pip uninstall --no-cache-dir -y -q pip setuptools \
     && python -c "import service.main, onnxruntime, cv2"
 
 FROM cpu-python AS cpu
@@ -115,6 +117,7 @@ RUN --mount=type=secret,id=pip_ca \
     && pip install --no-cache-dir -r requirements.txt \
     && pip install --no-cache-dir --no-deps . \
     && python -c "import importlib.metadata as md, sys; names = {d.metadata['Name'].lower() for d in md.distributions()}; bad = names & ({'onnxruntime', 'onnxruntime-gpu'} - {'$ORT_PACKAGE'}); sys.exit(f'both ONNX Runtime wheels installed: {sorted(bad)}' if bad else 0)" \
+    && pip uninstall --no-cache-dir -y -q pip setuptools \
     && python -c "import service.main, cv2, onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers(), ort.get_available_providers()"
 
 FROM gpu-python AS gpu

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     default_top_k: int = Field(10, gt=0)
     max_top_k: int = Field(1000, gt=0)
 
+    # rate limits: a token bucket per client address, and one per API key presented (429 beyond);
+    # /healthz, /readyz and /metrics are exempt. 0 requests a minute turns them off.
+    rate_limit_per_minute: int = Field(600, ge=0)
+    rate_limit_burst: int = Field(240, ge=1)  # requests allowed at once, e.g. a tracker's backlog
+
     # micro-batching of model calls across concurrent requests
     batching: bool = True
     max_batch: int = Field(16, ge=1)  # tracklet chunks per model call
@@ -76,3 +81,9 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("api_key", "redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`REID_API_KEY=` (as compose passes an unset variable) means no key, not an empty key."""
+        return None if isinstance(value, str) and not value.strip() else value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -129,10 +130,20 @@ def test_service_settings(services: dict[str, Any], name: str) -> None:
     env = environment(services[name])
     assert env["REID_MODEL_PATH"] == MODEL_IN_IMAGE
     # passed through from the caller's environment only: no key written here, and no empty key
-    assert "REID_API_KEY" in env
-    assert env["REID_API_KEY"] in (None, "${REID_API_KEY}")
+    for name in ("REID_API_KEY", "REID_API_KEYS"):
+        assert name in env
+        assert env[name] in (None, f"${{{name}}}")
     assert "REID_HOST" not in env  # the image listens on 0.0.0.0 already
     assert "REID_PORT" not in env  # the published port and the healthcheck assume 8000
+
+
+def test_service_has_room_in_dev_shm_for_a_video_upload(services: dict[str, Any]) -> None:
+    """Videos are decoded from /dev/shm; Docker's default 64 MB is below one 64 MiB upload."""
+    size = services["reid"]["shm_size"]
+    units = {"k": 2**10, "m": 2**20, "g": 2**30}
+    match = re.fullmatch(r"(\d+)([kmg])b?", str(size).lower())
+    assert match, size
+    assert int(match[1]) * units[match[2]] >= 2 * 64 * 2**20  # two concurrent uploads at the default limit
 
 
 def test_gpu_service_is_the_default_and_reserves_one_nvidia_gpu(services: dict[str, Any]) -> None:
@@ -150,7 +161,7 @@ def test_cpu_service_is_opt_in_and_reserves_no_gpu(services: dict[str, Any]) -> 
 
 def test_cpu_and_gpu_services_are_wired_alike(services: dict[str, Any]) -> None:
     gpu, cpu = services["reid"], services["reid-cpu"]
-    for key in ("ports", "depends_on", "healthcheck", "restart", "read_only", "tmpfs"):
+    for key in ("ports", "depends_on", "healthcheck", "restart", "read_only", "tmpfs", "shm_size"):
         assert gpu.get(key) == cpu.get(key), key
     assert environment(gpu) == environment(cpu)
 
@@ -213,6 +224,9 @@ def test_compose_accepts_the_file(
 ) -> None:
     checked = run_compose(compose_cli, COMPOSE_FILE, *profile, "config", "-q")
     assert checked.returncode == 0, checked.stderr
+    version = run_compose(compose_cli, COMPOSE_FILE, "version")
+    if not re.search(r"version v?2\.", version.stdout):
+        return  # Compose v1 lists every service in `config --services`, whatever the profiles
     listed = run_compose(compose_cli, COMPOSE_FILE, *profile, "config", "--services")
     assert listed.returncode == 0, listed.stderr
     # The GPU service has no profile, so it is enabled under `--profile cpu` too: the README's CPU

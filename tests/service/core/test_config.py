@@ -34,3 +34,10 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REID_PORT", "70000")
     with pytest.raises(ValidationError, match="port"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REID_API_KEY", "")
+    monkeypatch.setenv("REID_REDIS_URL", " ")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.api_key is None and settings.redis_url is None
