@@ -19,7 +19,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from service.api import errors, openapi
 from service.api.deps import AppState
 from service.api.middleware import BodyLimit, RequestMetrics
-from service.api.routes import audit, embed, gallery, health, match, model
+from service.api.ratelimit import RateLimit
+from service.api.routes import audit, embed, gallery, health, match, model, ui
 from service.audit import open_audit
 from service.core.config import Settings
 from service.core.metrics import Metrics
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.reid = state
     for router in (embed.router, match.router, gallery.router, audit.router, model.router, health.router):
         app.include_router(router)
+    ui.install(app)
     errors.install(app)
     openapi.install(app)
     if settings.cors_origins:
@@ -110,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"]
         )
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + BODY_OVERHEAD)
+    app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app
 

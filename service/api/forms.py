@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
@@ -93,8 +94,12 @@ async def read_form(request: Request, limits: MediaLimits) -> ParsedForm:
         )
     try:
         form = await request.form(max_files=limits.max_frames + 2, max_fields=MAX_FIELDS)
-    except MultiPartException as exc:
-        raise BadInput(f"malformed multipart body: {exc.message}") from None
+    except (MultiPartException, HTTPException) as exc:
+        # Inside an app Starlette re-raises its parser's errors as HTTPException(400, detail=message).
+        message = exc.message if isinstance(exc, MultiPartException) else str(exc.detail)
+        if message.startswith("Too many") or "exceeded maximum size" in message:
+            raise TooLarge(f"multipart body over a limit: {message}") from None
+        raise BadInput(f"malformed multipart body: {message}") from None
     parsed = ParsedForm()
     total = 0
     try:

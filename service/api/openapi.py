@@ -20,7 +20,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         413: "upload over a limit (bytes, frames, pixels, archive members)",
         415: "not an image, archive or video, or neither multipart nor JSON",
         422: "bad input: empty, corrupt or truncated file, wrong field, wrong embedding size",
-        429: "the model's queue is full",
+        429: "the client's rate limit (code rate_limited, with Retry-After) or the model's queue is full",
         503: "model not ready, or the gallery store (Redis) unreachable",
     }.items()
 }

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -37,8 +39,13 @@ class RedisAuditLog:
         self.key = f"{namespace}:audit"
         self._max = max_entries
         self._retention = retention_seconds
+        # As the gallery store's client: one quick retry on a broken connection, so that the first
+        # write after a Redis restart reconnects instead of failing an enrolment that was stored.
         self._client: aioredis.Redis = aioredis.Redis.from_url(
-            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+            url,
+            socket_connect_timeout=timeout_s,
+            socket_timeout=timeout_s,
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1, supported_errors=(RedisConnectionError,)),
         )
 
     async def record(self, event: AuditEvent) -> None:
