@@ -25,7 +25,7 @@ from service.audit import open_audit
 from service.core.config import Settings
 from service.core.metrics import Metrics
 from service.core.security import KeyRing, Principal
-from service.gallery import open_store
+from service.gallery import matrix_factory, open_store
 from service.gallery.retention import sweep_forever
 from service.inference.batcher import MicroBatcher
 from service.inference.embedder import Embedder
@@ -44,7 +44,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state = AppState(
         settings=settings,
         metrics=metrics,
-        store=open_store(settings.redis_url, settings.redis_namespace),
+        store=open_store(
+            settings.redis_url,
+            settings.redis_namespace,
+            matrix_factory(
+                settings.gallery_index,
+                min_rows=settings.gallery_index_min_rows,
+                nprobe=settings.gallery_index_nprobe,
+            ),
+        ),
         audit=open_audit(
             settings.redis_url,
             settings.redis_namespace,

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     # gallery: unset means the in-process store (lost at exit); set means Redis
     redis_url: str | None = None
     redis_namespace: str = Field("reid", pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # key prefix in Redis
+    # gallery search: `exact` scans every entry; `ivf` adds an approximate faiss index (the `index`
+    # extra) once a model's gallery holds gallery_index_min_rows entries, built in the background
+    # (recall and speed in docs/benchmarks.md, section 3)
+    gallery_index: Literal["exact", "ivf"] = "exact"
+    gallery_index_min_rows: int = Field(500_000, ge=1)
+    gallery_index_nprobe: int = Field(32, ge=1)  # inverted lists visited per query: recall vs speed
 
     # security: with no key at all, everything is open (a warning is logged at start)
     api_key: SecretStr | None = None  # one admin key, named "default"
@@ -71,6 +77,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(16, ge=1)  # tracklet chunks per model call
     batch_wait_ms: float = Field(2.0, ge=0)
     max_queue: int = Field(256, ge=1)  # chunks waiting; beyond it requests get 429
+    # wait up to this fraction of the last model call for the clients it just answered to come back
+    # (0: off; about 0.3 where a larger batch is cheaper per chunk, as on a GPU; see batcher.py)
+    batch_fill_fraction: float = Field(0.0, ge=0, le=1)
 
     @field_validator("providers", "cors_origins", "api_keys", mode="before")
     @classmethod

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+from typing import Literal
+
 from service.gallery.base import EnrollMode, Entry, GalleryStore, Match, SearchFilters
 from service.gallery.matrix import GalleryMatrix
 from service.gallery.memory_store import MemoryStore
@@ -13,16 +17,36 @@ __all__ = [
     "GalleryMatrix",
     "GalleryStore",
     "Match",
+    "MatrixFactory",
     "MemoryStore",
     "RedisStore",
     "SearchFilters",
+    "matrix_factory",
     "open_store",
 ]
 
+MatrixFactory = Callable[[], GalleryMatrix]
 
-def open_store(redis_url: str | None, namespace: str = "reid") -> GalleryStore:
-    """The store the settings ask for: Redis at `redis_url`, or process memory when it is None.
-    Nothing connects here; the Redis client connects on first use."""
+
+def matrix_factory(
+    index: Literal["exact", "ivf"] = "exact", *, min_rows: int = 500_000, nprobe: int = 32
+) -> MatrixFactory:
+    """What each model's in-memory gallery is: the exact GalleryMatrix, or one that adds a faiss IVF
+    index from `min_rows` entries. Asking for `ivf` without faiss installed fails here, at start."""
+    if index == "exact":
+        return GalleryMatrix
+    from service.gallery.faiss_index import IndexedGalleryMatrix, require_faiss
+
+    require_faiss()
+    return partial(IndexedGalleryMatrix, min_rows=min_rows, nprobe=nprobe)
+
+
+def open_store(
+    redis_url: str | None, namespace: str = "reid", matrices: MatrixFactory = GalleryMatrix
+) -> GalleryStore:
+    """The store the settings ask for: Redis at `redis_url`, or process memory when it is None;
+    searches run on `matrices()`, one per model. Nothing connects here; the Redis client connects
+    on first use."""
     if redis_url is None:
-        return MemoryStore()
-    return RedisStore(redis_url, namespace)
+        return MemoryStore(matrices)
+    return RedisStore(redis_url, namespace, matrices=matrices)

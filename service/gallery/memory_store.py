@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -47,7 +47,8 @@ def fresh_entry(entry: Entry, now: float) -> Entry:
 class MemoryStore:
     """GalleryStore on one GalleryMatrix per model id."""
 
-    def __init__(self) -> None:
+    def __init__(self, matrices: Callable[[], GalleryMatrix] = GalleryMatrix) -> None:
+        self._new_matrix = matrices
         self._models: dict[str, GalleryMatrix] = {}
         self._expired: dict[str, list[str]] = {}  # dropped by a read, not yet reported by expire()
         self._thumbnails: dict[tuple[str, str], bytes] = {}
@@ -135,7 +136,9 @@ class MemoryStore:
         if mode not in ("replace", "add"):
             raise ValueError(f"unknown enrol mode {mode!r}")
         new = fresh_entry(entry, now)
-        matrix = self._models.setdefault(entry.model_id, GalleryMatrix())
+        matrix = self._models.get(entry.model_id)
+        if matrix is None:
+            matrix = self._models[entry.model_id] = self._new_matrix()
         # an expired entry is not averaged into a new enrolment
         self._expired.setdefault(entry.model_id, []).extend(matrix.purge_expired(now))
         old = matrix.get(entry.id) if mode == "add" else None

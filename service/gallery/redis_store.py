@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -201,8 +201,10 @@ class RedisStore:
         *,
         timeout_s: float = 2.0,
         health_check_interval_s: float = 15.0,
+        matrices: Callable[[], GalleryMatrix] = GalleryMatrix,
     ) -> None:
         self.namespace = namespace
+        self._new_matrix = matrices  # the replicas searches run on
         # One quick retry on a broken connection reconnects after a Redis restart without the caller
         # noticing; timeouts are not retried, as the script may have run and an "add" is not
         # idempotent.
@@ -428,7 +430,7 @@ class RedisStore:
             pipe.xrevrange(keys.changes, "+", "-", count=1)
             pipe.zrange(keys.ids, 0, -1)
             head, ids = await pipe.execute()
-        matrix = GalleryMatrix()
+        matrix = self._new_matrix()
         await self._refresh(model_id, matrix, [raw.decode() for raw in ids])
         replica.matrix, replica.last_id = matrix, (head[0][0] if head else None)
         return matrix

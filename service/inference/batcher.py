@@ -7,7 +7,23 @@ Only chunks of equal shape (the same T) can be stacked; each shape has its own g
 A single worker coroutine owns the model. When it is free it takes the group that is ready (full,
 or whose oldest chunk waited `batch_wait_ms`), oldest first, and runs it on the worker thread.
 While a call is running, new chunks keep accumulating, so under load batches grow by themselves and
-at low load a lone chunk waits at most `batch_wait_ms`. The event loop never blocks on the model.
+at low load a lone chunk waits about `batch_wait_ms`. The event loop never blocks on the model.
+
+Filling to recent demand: when the model falls idle, the requests it just answered are often about
+to send their next chunks (a tracker, or any closed-loop client), but each needs a few milliseconds
+of parsing and decoding first, so after `batch_wait_ms` only the quickest one or two have arrived.
+Firing then splits the clients into cohorts that take turns on the model in smaller batches (a
+chunk costs 1.25-1.75x as much at batch 1 as at batch 8 on the 2-core CPU of docs/benchmarks.md,
+far more on a GPU). So the batcher remembers the recent demand, the most chunks that were in the
+system (waiting or in the model) at once during the last `demand_window_s`, and a group smaller
+than that waits a little longer to fill up: until `fill_fraction` of the previous call's duration
+(at most `max_fill_wait_ms`) after the model fell idle. A lone client (demand 1) never waits more
+than `batch_wait_ms`, and the extra latency is bounded by a fraction of what a call costs.
+
+FILLING is off by default (`fill_fraction` 0): on the 2-core CPU of docs/benchmarks.md it merges
+8 clients into batches of 7.6 instead of two cohorts of 4, but a chunk costs about the same at
+batch 4 as at 8 there, so throughput stays level while the model idles during the wait and p99
+grows by about 10%. Turn it on (REID_BATCH_FILL_FRACTION about 0.3) where batching pays, as on a GPU.
 """
 
 from __future__ import annotations
@@ -15,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -59,13 +76,24 @@ class MicroBatcher:
         batch_wait_ms: float = 2.0,
         max_queue: int = 256,
         on_batch: OnBatch | None = None,
+        fill_fraction: float = 0.0,
+        max_fill_wait_ms: float = 150.0,
+        demand_window_s: float = 2.0,
     ) -> None:
         if max_batch < 1 or max_queue < 1 or batch_wait_ms < 0:
             raise ValueError("max_batch and max_queue must be >= 1 and batch_wait_ms >= 0")
+        if fill_fraction < 0 or max_fill_wait_ms < 0 or demand_window_s < 0:
+            raise ValueError("fill_fraction, max_fill_wait_ms and demand_window_s must be >= 0")
         self._run_batch = run_batch
         # Without batching every chunk is its own call, through the same queue and worker thread.
         self._max_batch = max_batch if batching else 1
         self._wait = batch_wait_ms / 1000 if batching else 0.0
+        self._fill_fraction = fill_fraction if batching else 0.0
+        self._max_fill_wait = max_fill_wait_ms / 1000
+        self._last_seconds = 0.0  # duration of the previous model call
+        self._idle_since = 0.0  # loop time at which the previous model call ended
+        self._demand_window = demand_window_s
+        self._demand: deque[tuple[float, int]] = deque()  # (loop time, chunks in the system then)
         self._max_queue = max_queue
         self._on_batch = on_batch
         self._groups: dict[_Key, list[_Item]] = {}
@@ -87,6 +115,7 @@ class MicroBatcher:
             batch_wait_ms=settings.batch_wait_ms,
             max_queue=settings.max_queue,
             on_batch=on_batch,
+            fill_fraction=settings.batch_fill_fraction,
         )
 
     # lifecycle
@@ -163,6 +192,7 @@ class MicroBatcher:
             key = (tuple(chunk.shape), chunk.dtype.str)
             self._groups.setdefault(key, []).append(_Item(chunk, future, now))
             futures.append(future)
+        self._note_demand(now)
         self._wakeup.set()
         return futures
 
@@ -182,12 +212,45 @@ class MicroBatcher:
             else:
                 del self._groups[key]
 
+    def demand(self, now: float | None = None) -> int:
+        """The most chunks that were in the system at once (waiting or in the model) during the
+        last `demand_window_s` (or three model calls, if longer); at least 1."""
+        if now is None:
+            now = asyncio.get_running_loop().time()
+        window = max(self._demand_window, 3 * self._last_seconds)  # at least a few calls long
+        while self._demand and self._demand[0][0] < now - window:
+            self._demand.popleft()
+        return max((count for _, count in self._demand), default=1)
+
+    def _note_demand(self, now: float) -> None:
+        count = self.queue_depth + self._in_flight
+        while self._demand and self._demand[-1][1] <= count:  # a dominated sample can never be the max
+            self._demand.pop()
+        self._demand.append((now, count))
+
+    def fill_wait(self, demand: int) -> float:
+        """Seconds a group may wait beyond `batch_wait_ms` to fill up to `demand` chunks (see the
+        module docstring); 0 for a demand of one chunk."""
+        if demand <= 1 or self._fill_fraction == 0:
+            return 0.0
+        return min(self._max_fill_wait, self._fill_fraction * self._last_seconds)
+
+    def _due(self, items: list[_Item], demand: int) -> float:
+        """Loop time at which this group is run even if it is not full. The fill wait counts from
+        when the model fell idle, not from the oldest chunk: a cohort that queued during the last
+        call still waits for the callers that call just answered."""
+        due = items[0].enqueued + self._wait
+        if len(items) < min(demand, self._max_batch):
+            due = max(due, self._idle_since + self.fill_wait(demand))
+        return due
+
     def _next_ready(self, now: float) -> tuple[_Key | None, float | None]:
         """The ready group with the oldest chunk, else None and how long until the first one is ready."""
         ready: list[tuple[float, _Key]] = []
         deadline: float | None = None
+        demand = self.demand(now)
         for key, items in self._groups.items():
-            due = items[0].enqueued + self._wait
+            due = self._due(items, demand)
             if len(items) >= self._max_batch or now + _EARLY >= due:
                 ready.append((items[0].enqueued, key))
             else:
@@ -242,7 +305,10 @@ class MicroBatcher:
                     item.future.set_result(np.array(row, dtype=np.float32))
         finally:
             self._in_flight = 0
-            self._observe(len(items), time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self._last_seconds = seconds
+            self._idle_since = loop.time()
+            self._observe(len(items), seconds)
 
     def _observe(self, size: int, seconds: float) -> None:
         if self._on_batch is None:

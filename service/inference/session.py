@@ -34,6 +34,25 @@ CUDA_OPTIONS: dict[str, str] = {"cudnn_conv_algo_search": "HEURISTIC"}
 
 ProviderSpec = str | tuple[str, dict[str, Any]]
 
+# ONNX Runtime's intra-op threads spin-wait for the next op by default. Alone on a machine that
+# saves a few microseconds per op; in this service the same cores also parse uploads, decode JPEGs
+# and run the event loop between and during model calls, and spinning threads take CPU from them.
+# docs/benchmarks.md compares both in the service (section 2) and for the model alone (section 1).
+INTRA_OP_SPINNING = False
+
+
+def session_options(intra_op_threads: int = 0) -> ort.SessionOptions:
+    """The options every model session gets: all graph optimisations, `intra_op_threads` threads
+    (0: one per physical core) for one graph at a time (the micro-batcher serialises the calls,
+    so inter-op parallelism would only add threads), intra-op spinning as INTRA_OP_SPINNING says."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if INTRA_OP_SPINNING else "0")
+    return options
+
 
 class ProviderUnavailable(RuntimeError):
     """A configured execution provider that this ONNX Runtime build does not offer."""
@@ -97,11 +116,8 @@ class ModelSession:
     ) -> None:
         self.path = Path(path)
         chosen = resolve_providers(providers, ort.get_available_providers())
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads  # 0: ONNX Runtime's default
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._session = ort.InferenceSession(
-            str(self.path), sess_options=options, providers=with_options(chosen)
+            str(self.path), sess_options=session_options(intra_op_threads), providers=with_options(chosen)
         )
         try:
             self._metadata = ModelMetadata.from_props(dict(self._session.get_modelmeta().custom_metadata_map))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from live_server import LiveServer, ServerFactory, frames_files, person_frames
@@ -117,3 +119,27 @@ def test_clear_needs_the_model_id_as_confirmation(server: LiveServer) -> None:
         cleared = client.delete(raw_plus).json()
         assert cleared == {"model_id": model_id, "removed": 3}
         assert client.get("/gallery").json()["total"] == 0
+
+
+def test_with_the_gallery_index_on_matches_stay_right_before_during_and_after_its_build(
+    serve: ServerFactory,
+) -> None:
+    """REID_GALLERY_INDEX=ivf: from 40 entries on, a faiss index builds in the background; every
+    entry still finds itself first, through the exact search and then through the index."""
+    pytest.importorskip("faiss")
+    server = serve(gallery_index="ivf", gallery_index_min_rows=40, gallery_index_nprobe=64)
+    vectors = np.random.default_rng(11).standard_normal((60, 64))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with server.client() as client:
+        for i, vector in enumerate(vectors):
+            response = client.post("/gallery", json={"id": f"v{i:02d}", "embedding": vector.tolist()})
+            assert response.status_code == 201, response.text
+        for _ in range(2):  # the second pass runs on the index once the build is collected
+            for i, vector in enumerate(vectors):
+                found = client.post("/match", json={"embedding": vector.tolist(), "top_k": 3}).json()
+                assert found["matches"][0]["id"] == f"v{i:02d}"
+                assert found["matches"][0]["similarity"] == pytest.approx(1.0, abs=1e-5)
+            time.sleep(0.5)
+        assert client.delete("/gallery/v07").status_code == 200
+        found = client.post("/match", json={"embedding": vectors[7].tolist(), "top_k": 60}).json()
+        assert "v07" not in [m["id"] for m in found["matches"]] and len(found["matches"]) == 59
