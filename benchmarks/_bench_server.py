@@ -11,11 +11,13 @@ request's server time into decoding, preprocessing, model and framework. The rou
 - POST /_bench/preload?n=&seed=   fill the in-process gallery of the served model with n unit vectors
 - GET  /_bench/floor?repeats=     time one float32 matrix-vector product over that gallery's matrix
 - GET  /_bench/rss                the process's RSS and peak RSS
+- POST /_bench/index?timeout=     wait for the gallery index's background builds (REID_GALLERY_INDEX=ivf)
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextvars
 import functools
 import threading
@@ -186,6 +188,31 @@ def add_bench_routes(app: FastAPI) -> None:
             "rss_after": proc_status()["VmRSS"],
         }
 
+    @app.post("/_bench/index", include_in_schema=False)
+    async def index(timeout: float = 600.0) -> dict[str, Any]:
+        """Wait until no index build is left (a search may start the next, once the gallery has
+        outgrown the last one: wait, search, wait again) and say what the searches now run on."""
+        matrix = state.store._models[state.meta.model_id]
+        start = time.perf_counter()
+        if not hasattr(matrix, "wait_for_index"):
+            return {"indexed": False, "seconds": 0.0}
+        query = unit_vectors(1, matrix.dim, 3)[0]
+
+        async def settled() -> None:  # polled on the loop, which owns the matrix
+            while not matrix.wait_for_index(timeout=0) and time.perf_counter() - start < timeout:
+                await asyncio.sleep(0.2)
+
+        for _ in range(3):
+            await settled()
+            matrix.search(query, 1)  # collects a finished build, may start a rebuild
+        await settled()
+        return {
+            "indexed": matrix.indexed,
+            "lists": matrix.index_lists,
+            "rows": len(matrix),
+            "seconds": time.perf_counter() - start,
+        }
+
     @app.get("/_bench/floor", include_in_schema=False)
     async def floor(repeats: int = 50, seed: int = 1) -> dict[str, Any]:
         """One float32 matrix-vector product over the gallery's own rows, repeated: numpy's
@@ -214,23 +241,7 @@ def main() -> None:
     parser.add_argument(
         "--ort-spinning", choices=("on", "off"), default=None, help="override session.INTRA_OP_SPINNING"
     )
-    parser.add_argument(
-        "--batcher",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override a MicroBatcher keyword default, e.g. fill_fraction=0 (repeatable)",
-    )
     args = parser.parse_args()
-    if args.batcher:
-        from service.inference.batcher import MicroBatcher
-
-        defaults = MicroBatcher.__init__.__kwdefaults__
-        for item in args.batcher:
-            name, _, value = item.partition("=")
-            if name not in defaults:
-                raise SystemExit(f"MicroBatcher has no keyword {name!r}")
-            defaults[name] = type(defaults[name])(value)
     if args.ort_spinning is not None:
         from service.inference import session
 

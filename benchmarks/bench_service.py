@@ -138,8 +138,8 @@ def configurations() -> dict[str, tuple[dict[str, str], tuple[str, ...]]]:
         "batching on": ({"REID_BATCHING": "true"}, ()),
         "batching off": ({"REID_BATCHING": "false"}, ()),
         "batching on, filling to demand (0.3)": (
-            {"REID_BATCHING": "true"},
-            ("--batcher", "fill_fraction=0.3"),
+            {"REID_BATCHING": "true", "REID_BATCH_FILL_FRACTION": "0.3"},
+            (),
         ),
         f"batching on, ORT spinning {other}": ({"REID_BATCHING": "true"}, ("--ort-spinning", other)),
     }

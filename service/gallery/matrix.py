@@ -22,16 +22,20 @@ _UNSEEN = -2  # code of a filter value no entry has: matches nothing
 _MIN_CAPACITY = 16
 # Rows per block of the top-k selection: its temporaries stay in cache, whatever the gallery's size.
 _SEARCH_BLOCK = 65536
+# From this many rows `scores` uses BLAS (threaded); below, one thread (see its docstring).
+_BLAS_MIN_ROWS = 32768
 
 
 def scores(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """float32 `rows @ query`, computed on the calling thread by numpy's own SIMD loop.
+    """float32 `rows @ query`: BLAS for large galleries, numpy's own single-thread loop for small.
 
-    Not BLAS: a matrix-vector product is bound by memory bandwidth, so OpenBLAS's threads gain
-    little, and waking them costs milliseconds whenever the cores are busy, which in this service
-    they are (ONNX Runtime runs on all of them). Measured in docs/benchmarks.md: on a busy 2-core
-    machine `rows @ query` took 4 ms for 1,000 rows of 512 where this takes 0.1 ms, and at 1M rows
-    it was still the slower of the two."""
+    A matrix-vector product is bound by memory bandwidth. Over many rows OpenBLAS's threads pull
+    more of it (docs/benchmarks.md: 100k rows of 512 in 6.8 ms against 15 ms on one thread of an
+    idle 2-core machine, and never slower when the cores are busy). Over few rows waking those
+    threads costs more than the product whenever ONNX Runtime keeps the cores busy (10k rows: p99
+    3.2 ms against 1.1 ms), so small galleries stay on the calling thread."""
+    if rows.shape[0] >= _BLAS_MIN_ROWS:
+        return rows @ query
     return np.einsum("ij,j->i", rows, query)
 
 

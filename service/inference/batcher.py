@@ -20,10 +20,11 @@ than that waits a little longer to fill up: until `fill_fraction` of the previou
 (at most `max_fill_wait_ms`) after the model fell idle. A lone client (demand 1) never waits more
 than `batch_wait_ms`, and the extra latency is bounded by a fraction of what a call costs.
 
-FILLING is off by default (`fill_fraction` 0): on the 2-core CPU of docs/benchmarks.md it merges
-8 clients into batches of 7.6 instead of two cohorts of 4, but a chunk costs about the same at
-batch 4 as at 8 there, so throughput stays level while the model idles during the wait and p99
-grows by about 10%. Turn it on (REID_BATCH_FILL_FRACTION about 0.3) where batching pays, as on a GPU.
+FILLING is off by default (`fill_fraction` 0): on the 2-core CPUs of docs/benchmarks.md it merges
+8 clients into batches of about 7 instead of cohorts of about 4, but a chunk costs nearly the same
+at batch 4 as at 8 there, so throughput moves by a few percent (within noise) while the model idles
+during the wait and p99 grows by 10-20%. Turn it on (REID_BATCH_FILL_FRACTION about 0.3) where
+batching pays, as on a GPU.
 """
 
 from __future__ import annotations

@@ -61,3 +61,15 @@ def test_a_large_gallery_spanning_real_blocks(units: Callable[..., np.ndarray]) 
     allowed = np.flatnonzero(np.arange(n) % 3 == 0)
     ranked = allowed[np.argsort(-scores[allowed], kind="stable")[:10]]
     assert ids(matrix.search(query, 10, SearchFilters(exclude_camera="A"))) == [f"r{i:06d}" for i in ranked]
+
+
+def test_both_score_kernels_give_the_same_scores(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = np.random.default_rng(2).standard_normal((300, 48)).astype(np.float32)
+    query = np.random.default_rng(3).standard_normal(48).astype(np.float32)
+    monkeypatch.setattr(matrix_module, "_BLAS_MIN_ROWS", 10**9)
+    one_thread = matrix_module.scores(rows, query)
+    monkeypatch.setattr(matrix_module, "_BLAS_MIN_ROWS", 1)
+    blas = matrix_module.scores(rows, query)
+    assert one_thread.dtype == blas.dtype == np.float32 and one_thread.shape == (300,)
+    np.testing.assert_allclose(one_thread, blas, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(blas, rows.astype(np.float64) @ query, rtol=1e-4, atol=1e-4)

@@ -5,6 +5,7 @@ behaviour (replicas, concurrency, restart, outages) is in test_redis_store.py.""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -259,3 +260,22 @@ def test_ping_and_open_store() -> None:
         await redis_store.close()
 
     asyncio.run(body())
+
+
+def test_adding_to_an_expired_entry_starts_afresh(with_store: Run) -> None:
+    """An entry whose retention ended is never averaged into a new enrolment under its id, and
+    its expiry is still reported (the audit trail records it)."""
+
+    async def body(store: GalleryStore) -> None:
+        soon = time.time() + 0.2
+        await store.add(Entry("p1", A, vec(1, 0), expires_at=soon), "add")
+        await store.add(Entry("keep", A, vec(1, 1)), "add")
+        await asyncio.sleep(0.4)
+        again = await store.add(Entry("p1", A, vec(0, 1)), "add")
+        assert again.count == 1 and again.expires_at is None
+        np.testing.assert_allclose(again.vector, [0.0, 1.0], atol=1e-6)
+        gone = await store.expire(A, time.time())
+        assert gone in ([], ["p1"])  # Redis may drop the key by itself before the sweep
+        assert await store.count(A) == 2
+
+    with_store(body)

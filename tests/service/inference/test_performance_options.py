@@ -4,7 +4,6 @@ micro-batcher filling a batch to the recent demand (behaviour only; timings live
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from test_batcher import Gate
 
 from service.inference import session as session_module
 from service.inference.batcher import MicroBatcher
@@ -43,19 +43,6 @@ def test_a_session_with_these_options_gives_the_same_embeddings(
     np.testing.assert_allclose(session.run(frames), tiny_reference(frames), atol=1e-5)
 
 
-class Gate:
-    """A fake model call that blocks until released, recording batch sizes."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.sizes: list[int] = []
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        self.sizes.append(len(batch))
-        assert self.release.wait(10)
-        return np.ones((len(batch), D), np.float32)
-
-
 def chunk() -> np.ndarray:
     return np.zeros((2, 8, 8, 3), np.uint8)
 
@@ -66,7 +53,7 @@ def test_after_a_batch_of_n_a_smaller_group_waits_to_fill_up() -> None:
 
     async def main() -> list[int]:
         gate = Gate()
-        gate.release.set()
+        gate.opened.set()
         batcher = MicroBatcher(gate, max_batch=8, batch_wait_ms=1, fill_fraction=1.0, max_fill_wait_ms=500)
         batcher.start()
         try:
@@ -145,7 +132,7 @@ def test_demand_is_the_recent_peak_and_decays() -> None:
             waiting = [asyncio.ensure_future(batcher.run(chunk())) for _ in range(3)]
             await asyncio.sleep(0.01)
             during = batcher.demand()
-            gate.release.set()
+            gate.opened.set()
             await asyncio.gather(*waiting)
             just_after = batcher.demand()
             await asyncio.sleep(0.25)
@@ -161,7 +148,7 @@ def test_when_demand_drops_the_group_runs_after_the_bounded_wait() -> None:
 
     async def main() -> tuple[list[int], float]:
         gate = Gate()
-        gate.release.set()
+        gate.opened.set()
         batcher = MicroBatcher(gate, max_batch=8, batch_wait_ms=1, fill_fraction=1.0, max_fill_wait_ms=60)
         batcher.start()
         try:
