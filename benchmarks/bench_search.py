@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> None:
             ],
             caption=(
                 "The service with `REID_GALLERY_INDEX=ivf` (defaults: index from 500,000 entries, nprobe "
-                "32): the gallery loaded as above, the index built in the background (at 500k, rebuilt "
+                "128): the gallery loaded as above, the index built in the background (at 500k, rebuilt "
                 "at 1M), then `POST /match` with a JSON embedding, top_k = 10, one client; bytes per "
                 "entry include the index."
             ),

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # (recall and speed in docs/benchmarks.md, section 3)
     gallery_index: Literal["exact", "ivf"] = "exact"
     gallery_index_min_rows: int = Field(500_000, ge=1)
-    gallery_index_nprobe: int = Field(32, ge=1)  # inverted lists visited per query: recall vs speed
+    gallery_index_nprobe: int = Field(128, ge=1)  # inverted lists visited per query: recall vs speed
 
     # security: with no key at all, everything is open (a warning is logged at start)
     api_key: SecretStr | None = None  # one admin key, named "default"

@@ -29,7 +29,7 @@ MatrixFactory = Callable[[], GalleryMatrix]
 
 
 def matrix_factory(
-    index: Literal["exact", "ivf"] = "exact", *, min_rows: int = 500_000, nprobe: int = 32
+    index: Literal["exact", "ivf"] = "exact", *, min_rows: int = 500_000, nprobe: int = 128
 ) -> MatrixFactory:
     """What each model's in-memory gallery is: the exact GalleryMatrix, or one that adds a faiss IVF
     index from `min_rows` entries. Asking for `ivf` without faiss installed fails here, at start."""

@@ -71,7 +71,7 @@ class IndexedGalleryMatrix(GalleryMatrix):
         *,
         min_rows: int = 500_000,
         nlist: int | None = None,
-        nprobe: int = 32,
+        nprobe: int = 128,
         rerank: int = 4,
         auto_build: bool = True,
         rebuild_growth: float = 2.0,
