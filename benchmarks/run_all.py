@@ -161,7 +161,8 @@ def service_notes(d: dict[str, Any]) -> list[str]:
             f'"{spin["config"]}" gives 8 clients {spin["tracklets_per_s"]:.2f} tracklets/s '
             f"({spin['tracklets_per_s'] / on8['tracklets_per_s']:.2f}x the service's), p99 "
             f"{spin['p99_ms']:.0f} ms, "
-            f"mean batch {spin['mean_batch']:.1f}."
+            f"mean batch {spin['mean_batch']:.1f}: within the 10% this shared machine's noise spans, so the "
+            "choice rests on the argument in `session.py`, not on this figure."
         )
     return notes
 
@@ -176,20 +177,22 @@ def search_notes(d: dict[str, Any]) -> list[str]:
             notes.append(
                 f"{r['size']:,} entries: /match p50 {r['p50_ms']:.1f} ms = "
                 f"{r['p50_ms'] / r['floor_p50_ms']:.2f}x the "
-                f"numpy floor ({r['floor_p50_ms']:.1f} ms); the gallery's single-thread kernel alone "
+                f"numpy floor ({r['floor_p50_ms']:.1f} ms); the gallery's own kernel alone "
                 f"{r['kernel_p50_ms']:.1f} ms; {r['bytes_per_entry']:.0f} bytes per entry "
                 f"({r['bytes_per_entry'] / (4 * r['dim']):.2f} x 4D)."
             )
     small = [r for r in match if r["size"] <= 10_000]
     if small:
         notes.append(
-            "Small galleries: the floor `rows @ query` is dominated by OpenBLAS waking its threads on busy "
-            "cores ("
+            "Small galleries: the product itself takes under a millisecond ("
             + ", ".join(
-                f"{r['size']:,}: {r['floor_p50_ms']:.2f} ms vs kernel {r['kernel_p50_ms']:.2f} ms"
+                f"{r['size']:,}: floor {r['floor_p50_ms']:.2f} ms, "
+                f"one-thread kernel {r['kernel_p50_ms']:.2f} ms"
                 for r in small
             )
-            + "); /match's own time is HTTP and JSON there."
+            + "), so /match's time there is HTTP and JSON ("
+            + ", ".join(f"{r['p50_ms']:.1f} ms at {r['size']:,}" for r in small)
+            + ") and its ratio to the floor says nothing about the search."
         )
     redis = d.get("redis")
     if redis:
@@ -287,8 +290,8 @@ No GPU was available for this run: every figure above is a CPU figure. On a GPU 
 scripts give the GPU rows once the service's providers are CUDA (`REID_PROVIDERS` unset and
 `onnxruntime-gpu` installed, pyproject extra `gpu`); still to be measured there: the CUDA execution
 provider against PyTorch eager on CUDA at batch 1 and 8, IO binding (inputs and outputs kept on the
-device), the fp16 export (`python -m model_export export ... --precision fp16`, already exported to
-`runs/export/grurcn-mobilenetv2-cuhk03-fp16.onnx` and within a point of rank-1 in section 1), and
+device), the fp16 export (`python -m model_export export ... --precision fp16`, within a point of
+rank-1 in section 1), and
 `/embed` at 1, 8 and 32 clients with the model on the GPU.
 """
 
