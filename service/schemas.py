@@ -160,6 +160,11 @@ class MatchResponse(BaseModel):
     matches: list[MatchItem] = Field(default_factory=list)
     pair: PairResult | None = None
     enrolled: EntryOut | None = None
+    search: Literal["exact", "approximate"] | None = Field(
+        None,
+        description="how the gallery was searched: every entry scored, or through the approximate "
+        "index (REID_GALLERY_INDEX=ivf), which may miss some of the exact top k",
+    )
     frames_received: int | None = None
     frames_used: int | None = None
     seconds: float

@@ -45,6 +45,11 @@ class Metrics:
         self.gallery_size = Gauge(
             "reid_gallery_size", "gallery entries of the served model", registry=self.registry
         )
+        self.gallery_indexed = Gauge(
+            "reid_gallery_indexed",
+            "1 while searches of the served model go through the approximate index, else 0",
+            registry=self.registry,
+        )
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

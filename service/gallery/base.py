@@ -77,6 +77,11 @@ class GalleryStore(Protocol):
         """The k most similar entries (best first) that pass the filters."""
         ...
 
+    async def approximate(self, model_id: str) -> bool:
+        """Whether searches of this model now go through an approximate index (REID_GALLERY_INDEX)
+        and may miss some of the exact top k; as of the last search, no store round trip."""
+        ...
+
     async def expire(self, model_id: str, now: float) -> list[str]:
         """Remove every entry whose retention ended by `now`, everywhere; returns their ids. Reads
         never return an expired entry even before this runs (replicas drop them by time)."""

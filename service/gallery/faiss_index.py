@@ -113,6 +113,10 @@ class IndexedGalleryMatrix(GalleryMatrix):
         return self._index is not None and len(self) >= self.min_rows
 
     @property
+    def approximate(self) -> bool:
+        return self.indexed
+
+    @property
     def building(self) -> bool:
         return self._building is not None
 

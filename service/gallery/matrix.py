@@ -95,6 +95,11 @@ class GalleryMatrix:
         return self._dim
 
     @property
+    def approximate(self) -> bool:
+        """Whether searches may miss some of the exact top k (an index answers them); never here."""
+        return False
+
+    @property
     def ids(self) -> list[str]:
         """Ids in row order (a copy)."""
         return list(self._ids)

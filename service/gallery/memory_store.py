@@ -126,6 +126,10 @@ class MemoryStore:
         matrix = self._matrix(model_id)
         return [] if matrix is None else matrix.search(query, k, filters)
 
+    async def approximate(self, model_id: str) -> bool:
+        matrix = self._models.get(model_id)
+        return matrix is not None and matrix.approximate
+
     async def ping(self) -> bool:
         return True
 

@@ -356,6 +356,10 @@ class RedisStore:
         matrix = await self._synced(model_id)
         return matrix.search(query, k, filters)
 
+    async def approximate(self, model_id: str) -> bool:
+        replica = self._replicas.get(model_id)
+        return replica is not None and replica.matrix is not None and replica.matrix.approximate
+
     async def ping(self) -> bool:
         try:
             with _redis_errors():

@@ -43,5 +43,7 @@ async def readyz(state: StateDep) -> JSONResponse:
 async def metrics(state: StateDep) -> Response:
     if state.session is not None:
         with contextlib.suppress(ServiceError):  # an unreachable store must not break the scrape
-            state.metrics.gallery_size.set(await state.store.count(state.session.metadata.model_id))
+            model_id = state.session.metadata.model_id
+            state.metrics.gallery_size.set(await state.store.count(model_id))
+            state.metrics.gallery_indexed.set(1.0 if await state.store.approximate(model_id) else 0.0)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

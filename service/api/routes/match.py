@@ -128,6 +128,7 @@ async def match(request: Request, state: StateDep, caller: Reader) -> MatchRespo
         )
         matches = await state.store.search(meta.model_id, query, top_k, search_filters)
         response.matches = [match_item(m) for m in matches]
+        response.search = "approximate" if await state.store.approximate(meta.model_id) else "exact"
         await state.audit_event(caller, "match", tuple(m.id for m in response.matches), len(matches))
         if enroll is not None:
             entry = await enroll_vector(state, query, enroll, query_frames)

@@ -244,7 +244,8 @@ def test_the_service_factory_gives_stores_indexed_matrices() -> None:
     async def run() -> list[str]:
         await store.enroll_many(Entry(f"e{i:05d}", MODEL, v) for i, v in enumerate(vectors))
         store._models[MODEL].wait_for_index(timeout=30)
-        assert store._models[MODEL].indexed
+        assert store._models[MODEL].indexed and await store.approximate(MODEL)
+        assert not await store.approximate("other@1")
         return [(await store.search(MODEL, c, 1))[0].entry.id for c in centres]
 
     found = asyncio.run(run())

@@ -161,6 +161,7 @@ def test_two_models_never_meet(with_store: Run) -> None:
 
 def test_search_ranks_and_filters(with_store: Run) -> None:
     async def body(store: GalleryStore) -> None:
+        assert not await store.approximate(A)  # no index configured: always the exact scan
         gallery = [  # id, vector, camera, label, timestamp
             ("a", vec(1, 0, 0), "cam1", "staff", 100.0),
             ("b", vec(0.8, 0.6, 0), "cam2", "staff", 200.0),
@@ -185,6 +186,7 @@ def test_search_ranks_and_filters(with_store: Run) -> None:
         assert await store.search(B, query, 5) == []  # empty gallery of another model
         hit = (await store.search(A, query, 1))[0]
         assert (hit.entry.camera, hit.entry.label, hit.entry.timestamp) == ("cam1", "staff", 100.0)
+        assert not await store.approximate(A)
 
     with_store(body)
 
