@@ -25,7 +25,6 @@ stays the source of truth, and an index that failed to build only means exact se
 
 from __future__ import annotations
 
-import heapq
 import logging
 import math
 import threading
@@ -136,11 +135,6 @@ class IndexedGalleryMatrix(GalleryMatrix):
     def wait_for_index(self, timeout: float | None = None) -> bool:
         """Wait for a background build to finish and put it in use; True when none is left running."""
         return self._collect(wait=True, timeout=timeout)
-
-    def drop_index(self) -> None:
-        self._collect(wait=True)
-        self._index = None
-        self._key_of, self._id_of, self._indexed_rows = {}, {}, 0
 
     def _maybe_start_build(self) -> None:
         n = len(self)
@@ -323,5 +317,4 @@ class IndexedGalleryMatrix(GalleryMatrix):
             rows, scores = rows[mask], scores[mask]
         if rows.size < k:  # the index saw too few that pass: the exact answer is cheap to be sure of
             return super().search(query, k, filters)
-        best = heapq.nsmallest(k, range(rows.size), key=lambda i: (-float(scores[i]), self._ids[rows[i]]))
-        return [Match(self._entry(int(rows[i])), min(1.0, max(-1.0, float(scores[i])))) for i in best]
+        return self._ranked(rows, scores, k)

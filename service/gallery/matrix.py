@@ -160,6 +160,11 @@ class GalleryMatrix:
         self._sorted_ids = None
         return True
 
+    def has_expired(self, entry_id: str, now: float) -> bool:
+        """Whether this entry is here and its retention ended by `now` (no copy of the entry)."""
+        row = self._row.get(entry_id)
+        return row is not None and bool(self._expires[row] <= now)
+
     def expired(self, now: float) -> list[str]:
         """Ids whose retention ended by `now` (one vectorised comparison; usually none)."""
         rows = np.flatnonzero(self._expires[: self._n] <= now)
@@ -198,11 +203,16 @@ class GalleryMatrix:
         if query.shape != (self._dim,):
             raise Conflict(f"query of shape {query.shape} for a gallery of dimension {self._dim}")
         similarity = scores(self._matrix[:n], query)
-        rows = self._top_rows(similarity, filters or SearchFilters(), k)
-        rows.sort(key=lambda r: (-float(similarity[r]), self._ids[r]))
-        return [Match(self._entry(r), min(1.0, max(-1.0, float(similarity[r])))) for r in rows]
+        rows = np.array(self._top_rows(similarity, filters or SearchFilters(), k), dtype=np.int64)
+        return self._ranked(rows, similarity[rows], k)
 
     # internals
+
+    def _ranked(self, rows: np.ndarray, similarity: np.ndarray, k: int) -> list[Match]:
+        """The k best of these candidate rows (`similarity[i]` is row `rows[i]`'s score) as
+        matches, best first, equal scores ordered by id; similarities clipped to [-1, 1]."""
+        best = heapq.nsmallest(k, range(rows.size), key=lambda i: (-float(similarity[i]), self._ids[rows[i]]))
+        return [Match(self._entry(int(rows[i])), min(1.0, max(-1.0, float(similarity[i])))) for i in best]
 
     def _mask(
         self, similarity: np.ndarray, filters: SearchFilters, rows: slice | np.ndarray | None = None

@@ -143,15 +143,12 @@ class MemoryStore:
         matrix = self._models.get(entry.model_id)
         if matrix is None:
             matrix = self._models[entry.model_id] = self._new_matrix()
-        old = matrix.get(entry.id)
-        if old is not None and old.expires_at is not None and old.expires_at <= now:
+        if matrix.has_expired(entry.id, now):
             # an expired entry is not averaged into a new enrolment; only this id is checked, as
             # purging the whole matrix on every enrolment made bulk loading quadratic
             matrix.remove(entry.id)
             self._expired.setdefault(entry.model_id, []).append(entry.id)
-            old = None
-        if mode != "add":
-            old = None
+        old = matrix.get(entry.id) if mode == "add" else None
         if old is not None and old.vector.shape != new.vector.shape:
             raise Conflict(
                 f"vector of dimension {new.vector.size} for a gallery of dimension {old.vector.size}"
