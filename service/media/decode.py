@@ -12,6 +12,7 @@ Errors name the file or archive member at fault, so that a client with 300 frame
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
@@ -349,6 +350,62 @@ def _decode_members(
 
 def decode_video(upload: Upload, limits: MediaLimits) -> list[np.ndarray]:
     """Every frame of an mp4/mov, avi or mkv/webm (by magic bytes) as RGB uint8, up to the frame limit."""
+    with open_video(upload, limits) as video:
+        frames = [f for f in video.frames(limits.max_frames) if f is not None]
+    if not frames:
+        raise BadInput(f"{video.label}: video has no frames")
+    return frames
+
+
+class VideoReader:
+    """An opened video: its size and rate as the container declares them, then its frames in one pass.
+
+    Shared by `decode_video` (every frame into a list) and the tracker-file path (service/tracks),
+    which keeps only a few crops of the frames it wants and so must not hold the whole clip.
+    """
+
+    def __init__(self, capture: cv2.VideoCapture, label: str, limits: MediaLimits) -> None:
+        self._capture = capture
+        self._limits = limits
+        self.label = label
+        self.width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)  # 0 when the container does not say
+        self.declared_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)  # a hint, often wrong
+
+    def frames(
+        self,
+        max_frames: int,
+        wanted: Callable[[int], bool] | None = None,
+        limit_hint: str = "REID_MAX_FRAMES",
+    ) -> Iterator[np.ndarray | None]:
+        """Frames 0, 1, ... as RGB uint8 until the video ends; a frame `wanted` refuses is decoded (the
+        codec needs it) but not converted, and comes as None. TooLarge past `max_frames` frames."""
+        count = 0
+        while True:
+            if wanted is None or wanted(count):
+                ok, frame = self._capture.read()
+            else:
+                ok, frame = self._capture.grab(), None
+            if not ok:
+                break
+            if count >= max_frames:
+                raise TooLarge(
+                    f"{self.label}: more than {max_frames} frames; trim the clip or raise {limit_hint}"
+                )
+            if frame is None:
+                yield None
+            else:
+                where = f"{self.label} frame {count}"
+                _check_pixels(frame.shape[1], frame.shape[0], where, self._limits)
+                yield _to_rgb8(frame, where)
+            count += 1
+
+
+@contextlib.contextmanager
+def open_video(upload: Upload, limits: MediaLimits) -> Iterator[VideoReader]:
+    """The upload as an opened video (kind checked by magic bytes, frame size checked before the first
+    frame is allocated); decoder failures inside the block become BadInput."""
     label = f"video {upload.filename!r}"
     if not upload.data:
         raise BadInput(f"{label} is empty")
@@ -362,37 +419,19 @@ def decode_video(upload: Upload, limits: MediaLimits) -> list[np.ndarray]:
         # Fixed name: the client's name never reaches the file system. The extension only helps FFmpeg.
         path = Path(tmp) / f"upload.{kind}"
         path.write_bytes(upload.data)
+        capture = None
         try:
-            return _read_video(path, label, limits)
+            capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+            if not capture.isOpened():
+                raise BadInput(f"{label}: cannot decode video (corrupt, truncated or unsupported codec)")
+            reader = VideoReader(capture, label, limits)
+            _check_pixels(reader.width, reader.height, label, limits)  # before the first frame
+            yield reader
         except cv2.error:
             raise BadInput(f"{label}: cannot decode video (the decoder failed)") from None
-
-
-def _read_video(path: Path, label: str, limits: MediaLimits) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    try:
-        if not capture.isOpened():
-            raise BadInput(f"{label}: cannot decode video (corrupt, truncated or unsupported codec)")
-        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        _check_pixels(width, height, label, limits)  # before the first frame is allocated
-        frames: list[np.ndarray] = []
-        while True:
-            ok, frame = capture.read()
-            if not ok or frame is None:
-                break
-            if len(frames) >= limits.max_frames:
-                raise TooLarge(
-                    f"{label}: more than {limits.max_frames} frames; trim the clip or raise REID_MAX_FRAMES"
-                )
-            where = f"{label} frame {len(frames)}"
-            _check_pixels(frame.shape[1], frame.shape[0], where, limits)
-            frames.append(_to_rgb8(frame, where))
-    finally:
-        capture.release()
-    if not frames:
-        raise BadInput(f"{label}: video has no frames")
-    return frames
+        finally:
+            if capture is not None:
+                capture.release()
 
 
 # -------------------------------------------------------------------------------------------- dispatch
