@@ -1,0 +1,65 @@
+"""One pass over the video, cutting the planned crops as their frames go by.
+
+Each frame is decoded once whatever the number of tracks; frames without a planned crop are only
+grabbed (the codec needs them), not converted. A crop is resized to the model's input at once with the
+service's own resize, so what is held is crops x model input, bounded by the plan's limit, never by the
+length of the clip; /embed would resize the same crop to the same pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.core.errors import BadInput
+from service.inference.preprocess import resize_frames
+from service.media.decode import VideoReader
+from service.tracks.plan import CropPlan
+
+
+@dataclass(frozen=True)
+class CutResult:
+    crops: dict[int, np.ndarray]  # track id -> (crops, height, width, 3) uint8, in frame order
+    frames_decoded: int
+
+
+def cut_crops(
+    video: VideoReader,
+    plan: CropPlan,
+    size: tuple[int, int],
+    max_video_frames: int,
+    limit_hint: str = "REID_TRACKS_MAX_VIDEO_FRAMES",
+) -> CutResult:
+    """The planned crops of `plan`, each resized to `size` (height, width); decoding stops after the
+    last frame the tracker file names. BadInput when the video ends before that frame."""
+    height, width = size
+    crops = {t.track_id: np.empty((len(t.frames), height, width, 3), dtype=np.uint8) for t in plan.used}
+    last_index = plan.last_frame - 1
+    decoded = 0
+    for index, frame in enumerate(video.frames(max_video_frames, plan.by_frame.__contains__, limit_hint)):
+        decoded = index + 1
+        if frame is not None:
+            for cut in plan.by_frame[index]:
+                crops[cut.track_id][cut.slot] = _crop(frame, cut.rect, size, video.label, index)
+        if index >= last_index:
+            break
+    if decoded < plan.last_frame:
+        raise BadInput(
+            f"the tracker file has boxes up to frame {plan.last_frame} ({plan.last_frame_where}) but "
+            f"{video.label} has only {decoded} frames: is it the clip the tracker ran on?"
+        )
+    return CutResult(crops, decoded)
+
+
+def _crop(
+    frame: np.ndarray, rect: tuple[int, int, int, int], size: tuple[int, int], label: str, index: int
+) -> np.ndarray:
+    """The rect of a frame, resized. The plan clipped it to the size the container declared; a frame
+    of another size (a stream that changes resolution) is clipped again, and an empty crop refused."""
+    x0, y0, x1, y1 = rect
+    h, w = frame.shape[:2]
+    x1, y1 = min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0:
+        raise BadInput(f"{label} frame {index + 1}: a box lies outside the {w}x{h} frame")
+    return resize_frames([frame[y0:y1, x0:x1]], *size)[0]
