@@ -236,7 +236,6 @@ def add_bench_routes(app: FastAPI) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
         "--ort-spinning", choices=("on", "off"), default=None, help="override session.INTRA_OP_SPINNING"
@@ -248,10 +247,10 @@ def main() -> None:
         session.INTRA_OP_SPINNING = args.ort_spinning == "on"
     if args.profile:
         install_profiling()
-    settings = Settings(host="127.0.0.1", port=args.port, log_level="warning")
+    settings = Settings(host="127.0.0.1", log_level="warning")  # the port: REID_PORT
     app = create_app(settings)
     add_bench_routes(app)
-    uvicorn.run(RequestTimer(app), host="127.0.0.1", port=args.port, log_level="warning", lifespan="on")
+    uvicorn.run(RequestTimer(app), host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on")
 
 
 if __name__ == "__main__":

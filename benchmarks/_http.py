@@ -1,4 +1,4 @@
-"""A minimal HTTP/1.1 load generator on asyncio streams, and the service as a child process.
+"""A minimal HTTP/1.1 load generator on asyncio streams, and the service it loads as a child process.
 
 The load generator shares the machine with the service, so it must cost next to nothing: request
 bodies are built once as bytes, each client keeps one connection alive, and responses are only read
@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks._report import REPO, free_port
+from devtools.harness import ServiceProcess
 
 
 def multipart(files: list[bytes], field_name: str = "frames") -> tuple[bytes, str]:
@@ -114,79 +109,23 @@ def get_json(port: int, path: str, method: str = "GET", body: Any = None, timeou
         conn.close()
 
 
-class ServiceProcess:
-    """`python -m benchmarks._bench_server` (or any module) on a free port of 127.0.0.1."""
-
-    def __init__(
-        self,
-        env: dict[str, str] | None = None,
-        profile: bool = False,
-        module: str = "benchmarks._bench_server",
-        extra_args: tuple[str, ...] = (),
-    ) -> None:
-        self.port = free_port()
-        # Rate limits off: the load generator is one address sending thousands of requests a minute.
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "REID_REDIS_URL": "",
-            "REID_RATE_LIMIT_PER_MINUTE": "0",
-            "REID_PROVIDERS": '["CPUExecutionProvider"]',
-            **(env or {}),
-        }
-        if not self.env["REID_REDIS_URL"]:
-            del self.env["REID_REDIS_URL"]
-        self.env["REID_PORT"] = str(self.port)  # for `python -m service`, which takes no arguments
-        self.args = [sys.executable, "-m", module]
-        if module == "benchmarks._bench_server":
-            self.args += ["--port", str(self.port)] + (["--profile"] if profile else []) + list(extra_args)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.started = 0.0
-        self.ready_seconds = float("nan")
-        self.alive_seconds = float("nan")  # until /healthz answers: the server is up, the model loading
-
-    def start(self, timeout: float = 120) -> ServiceProcess:
-        self.started = time.perf_counter()
-        # a file, not a pipe: a pipe nobody reads could fill up and block the service
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - open for the process's lifetime
-        self.proc = subprocess.Popen(
-            self.args, cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError(f"the service exited: {self.log.read().decode()[-2000:]}")
-            try:
-                if self.alive_seconds != self.alive_seconds:  # NaN: not answered yet
-                    get_json(self.port, "/healthz", timeout=2)
-                    self.alive_seconds = time.perf_counter() - self.started
-                get_json(self.port, "/readyz", timeout=2)
-                self.ready_seconds = time.perf_counter() - self.started
-                return self
-            except (OSError, RuntimeError):
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"the service was not ready within {timeout} s")
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if getattr(self, "log", None) is not None:
-            self.log.close()
-
-    def __enter__(self) -> ServiceProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def service_process(
+    env: dict[str, str] | None = None,
+    *,
+    profile: bool = False,
+    extra_args: tuple[str, ...] = (),
+    module: str = "benchmarks._bench_server",
+) -> ServiceProcess:
+    """The service (by default with the benchmark routes of `_bench_server`) as the harness starts it,
+    on the CPU, with the in-process gallery and the rate limits off (the load generator is one address
+    sending thousands of requests a minute); `env` (REID_* variables) overrides."""
+    command = ["-m", module]
+    if module == "benchmarks._bench_server":
+        command += (["--profile"] if profile else []) + list(extra_args)
+    settings = {
+        "REID_REDIS_URL": "",
+        "REID_RATE_LIMIT_PER_MINUTE": "0",
+        "REID_PROVIDERS": '["CPUExecutionProvider"]',
+        **(env or {}),
+    }
+    return ServiceProcess(command=command, inherit_settings=True, env=settings)

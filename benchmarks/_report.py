@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -123,17 +122,6 @@ def machine_markdown(info: dict[str, Any] | None = None) -> str:
 # ------------------------------------------------------------------------------------------- timing
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100) by linear interpolation; NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -162,12 +150,6 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float
 
 
 # ------------------------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def proc_status(pid: int | str = "self") -> dict[str, int]:

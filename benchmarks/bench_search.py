@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks._data import unit_vectors
-from benchmarks._http import ServiceProcess, closed_loop, get_json, request_bytes
-from benchmarks._report import Section, base_parser, fmt, median, percentile, proc_status, usable_cores
+from benchmarks._http import closed_loop, get_json, request_bytes, service_process
+from benchmarks._report import Section, base_parser, fmt, median, proc_status, usable_cores
+from devtools.stats import percentile
 
 TARGET_RATIO = 2.0  # /match p50 within 2x of the matvec floor at 100k and 1M
 TARGET_ENROLL = 5000  # embeddings/s into Redis
@@ -47,7 +48,7 @@ def match_requests(dim: int, count: int, seed: int = 7) -> list[bytes]:
 
 
 def http_search(size: int, measure_s: float, floor_repeats: int) -> dict[str, Any]:
-    with ServiceProcess({"REID_PROVIDERS": '["CPUExecutionProvider"]'}) as service:
+    with service_process() as service:
         dim = int(get_json(service.port, "/model")["embedding_dim"])
         loaded = get_json(service.port, f"/_bench/preload?n={size}", method="POST")
         gc_rss = get_json(service.port, "/_bench/rss")
@@ -81,7 +82,7 @@ def http_indexed_search(size: int, measure_s: float) -> dict[str, Any]:
     the background builds have settled; random unit vectors, so only the latency is meaningful here
     (recall is measured in process below, on clustered vectors too)."""
     env = {"REID_PROVIDERS": '["CPUExecutionProvider"]', "REID_GALLERY_INDEX": "ivf"}
-    with ServiceProcess(env) as service:
+    with service_process(env) as service:
         dim = int(get_json(service.port, "/model")["embedding_dim"])
         loaded = get_json(service.port, f"/_bench/preload?n={size}", method="POST")
         built = get_json(service.port, "/_bench/index", method="POST")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._data import decoded_tracklets, jpeg_tracklets
-from benchmarks._http import ServiceProcess, closed_loop, get_json, multipart, request_bytes
+from benchmarks._http import closed_loop, get_json, multipart, request_bytes, service_process
 from benchmarks._report import (
     DEFAULT_MODEL,
     Section,
@@ -29,8 +29,9 @@ from benchmarks._report import (
     fmt,
     interleaved,
     median,
-    percentile,
 )
+from devtools.harness import ServiceProcess
+from devtools.stats import percentile
 from service.core.config import Settings
 from service.inference.session import INTRA_OP_SPINNING, ModelSession
 
@@ -160,7 +161,7 @@ def run_all(
     results = []
     try:
         for name, (env, extra) in configs.items():
-            services[name] = ServiceProcess(env, profile=True, extra_args=extra).start()
+            services[name] = service_process(env, profile=True, extra_args=extra).start()
         for clients in concurrency:
             names = list(configs) if clients == 8 else ["batching on", "batching off"]
             for name in names:

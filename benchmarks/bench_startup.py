@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 from benchmarks._data import jpeg_tracklets
-from benchmarks._http import ServiceProcess, closed_loop, multipart, request_bytes
+from benchmarks._http import closed_loop, multipart, request_bytes, service_process
 from benchmarks._report import REPO, Section, base_parser, fmt, median, proc_status
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -52,7 +52,7 @@ def import_seconds() -> float:
 
 
 def one_start(env: dict[str, str], requests: list[bytes], load_s: float) -> dict[str, Any]:
-    with ServiceProcess(env, module="service") as service:
+    with service_process(env, module="service") as service:
         at_ready = proc_status(service.pid)
         asyncio.run(closed_loop(service.port, requests, 8, 0.0, load_s))
         after_load = proc_status(service.pid)

@@ -23,14 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
 import random
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,57 +35,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import cv2
 import httpx
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script from anywhere: the dev harness is in the repository
+
+from devtools.harness import ServiceProcess, rss_mb  # noqa: E402
+from devtools.stats import percentile  # noqa: E402
+from devtools.synthetic import frames_files, person_frames  # noqa: E402
+
 DEFAULT_MODEL = REPO / "models" / "grurcn-mobilenetv2-cuhk03.onnx"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 MIX = (("embed", 0.45), ("match", 0.35), ("enroll", 0.20))
 
 
-# ------------------------------------------------------------------------------------------ tracklets
-
-
-def person_tracklet(rng: np.random.Generator, frames: int) -> list[bytes]:
-    """JPEG crops of one synthetic person: clothing colours, a little motion, noise; sizes vary a bit."""
-    h, w = int(rng.integers(112, 160)), int(rng.integers(48, 72))
-    top, bottom = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
-    out = []
-    for t in range(frames):
-        img = np.full((h, w, 3), rng.integers(60, 140), np.uint8)
-        x0 = 6 + t % 4
-        img[h // 8 : h // 2, x0 : w - 6] = top
-        img[h // 2 : h - 6, x0 + 3 : w - 10] = bottom
-        img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        assert ok
-        out.append(buf.tobytes())
-    return out
-
-
-def as_files(tracklet: list[bytes]) -> list[tuple[str, tuple[str, bytes, str]]]:
-    return [("frames", (f"f{i:03d}.jpg", data, "image/jpeg")) for i, data in enumerate(tracklet)]
-
-
 # ------------------------------------------------------------------------------------------ the service
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def redis_reachable(url: str, parser: argparse.ArgumentParser) -> None:
@@ -107,59 +66,34 @@ def redis_reachable(url: str, parser: argparse.ArgumentParser) -> None:
 
 @dataclass
 class Spawned:
-    process: subprocess.Popen[bytes]
-    url: str
+    service: ServiceProcess
     api_key: str
     namespace: str | None
-    log: Path
 
 
 def spawn(args: argparse.Namespace) -> Spawned:
-    port = free_port()
     api_key = secrets.token_urlsafe(24)
     namespace = f"load-{uuid.uuid4().hex[:12]}" if args.redis_url else None
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REID_")}
-    env.update(
-        {
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-            "REID_HOST": "127.0.0.1",
-            "REID_PORT": str(port),
-            "REID_MODEL_PATH": str(Path(args.model).resolve()),
-            "REID_API_KEY": api_key,
-            "REID_LOG_LEVEL": "warning",
-            "REID_RATE_LIMIT_PER_MINUTE": "0",
-        }
-    )
+    settings: dict[str, object] = {
+        "model_path": Path(args.model).resolve(),
+        "api_key": api_key,
+        "rate_limit_per_minute": 0,
+    }
     if args.intra_op_threads is not None:
-        env["REID_INTRA_OP_THREADS"] = str(args.intra_op_threads)
+        settings["intra_op_threads"] = args.intra_op_threads
     if args.redis_url:
-        env["REID_REDIS_URL"] = args.redis_url
-        env["REID_REDIS_NAMESPACE"] = namespace or "load"
-    workdir = Path(tempfile.mkdtemp(prefix="reid-load-"))  # no .env there: the settings are these
-    log = workdir / "service.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the service exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return Spawned(process, url, api_key, namespace, log)
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"the service was not ready within 120 s:\n{log.read_text()[-3000:]}")
+        settings.update(redis_url=args.redis_url, redis_namespace=namespace or "load")
+    # a directory without a .env file: the settings are these
+    service = ServiceProcess(settings, workdir=Path(tempfile.mkdtemp(prefix="reid-load-")))
+    try:
+        service.start(timeout_s=120)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
+    return Spawned(service, api_key, namespace)
 
 
 def stop(spawned: Spawned, redis_url: str | None) -> None:
-    spawned.process.send_signal(signal.SIGTERM)
-    try:
-        spawned.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        spawned.process.kill()
+    spawned.service.stop(timeout_s=30)
     if redis_url and spawned.namespace:
         import redis  # the service's own dependency
 
@@ -203,7 +137,7 @@ async def client_loop(
         while time.monotonic() < stop_at:
             op = rng.choices(ops, weights)[0]
             person = rng.randrange(len(tracklets))
-            files = as_files(tracklets[person])
+            files = frames_files(tracklets[person])
             if op == "embed":
                 call = client.post("/embed", files=files)
             elif op == "match":
@@ -250,13 +184,8 @@ async def monitor(pid: int | None, started: float, stop_at: float, every: float,
             return
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
-
-
 async def run_load(args: argparse.Namespace, url: str, api_key: str | None, pid: int | None) -> Stats:
-    rng = np.random.default_rng(0)
-    tracklets = [person_tracklet(rng, args.frames) for _ in range(args.tracklets)]
+    tracklets = [person_frames(seed, args.frames) for seed in range(args.tracklets)]
     stats = Stats()
     started = time.monotonic()
     stop_at = started + args.duration
@@ -354,8 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.redis_url:
             redis_reachable(args.redis_url, parser)
         spawned = spawn(args)
-        url, api_key, pid = spawned.url, spawned.api_key, spawned.process.pid
-        print(f"spawned the service (pid {pid}) at {url}, model {args.model}, log {spawned.log}", flush=True)
+        url, api_key, pid = spawned.service.url, spawned.api_key, spawned.service.pid
+        log = spawned.service.log
+        print(f"spawned the service (pid {pid}) at {url}, model {args.model}, log {log}", flush=True)
     try:
         started = time.monotonic()
         stats = asyncio.run(run_load(args, url, api_key, pid))

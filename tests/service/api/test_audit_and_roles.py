@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import redis
-from live_server import LiveServer, ServerFactory, frames_files, person_frames
+
+from devtools.harness import LiveServer, ServerFactory
+from devtools.synthetic import frames_files, person_frames
 
 KEYS = "viewer:read:r-key,editor:write:w-key,boss:admin:a-key"
 READ, WRITE, ADMIN = ({"Authorization": f"Bearer {k}"} for k in ("r-key", "w-key", "a-key"))

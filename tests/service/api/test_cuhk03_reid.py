@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from live_server import ServerFactory
 
+from devtools.harness import ServerFactory
 from model_export.data.readers import read_cuhk03
 from model_export.export.runtime import read_metadata
 from service.core.config import DEFAULT_MODEL

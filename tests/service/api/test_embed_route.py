@@ -10,7 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from live_server import LiveServer, frames_files, person_frames
+
+from devtools.harness import LiveServer
+from devtools.synthetic import frames_files, person_frames
 
 
 def embed(server: LiveServer, **kwargs: object) -> dict:

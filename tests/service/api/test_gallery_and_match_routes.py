@@ -6,7 +6,9 @@ import time
 
 import numpy as np
 import pytest
-from live_server import LiveServer, ServerFactory, frames_files, person_frames
+
+from devtools.harness import LiveServer, ServerFactory
+from devtools.synthetic import frames_files, person_frames
 
 
 def enroll(client, person: int, entry_id: str, camera: str = "B", **fields: str):

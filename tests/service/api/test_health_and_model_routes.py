@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from live_server import LiveServer, frames_files, person_frames
+from devtools.harness import LiveServer
+from devtools.synthetic import frames_files, person_frames
 
 
 def test_health_ready_model_and_docs(server: LiveServer) -> None:

@@ -7,7 +7,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from live_server import ServerFactory, frames_files, person_frames
+
+from devtools.harness import ServerFactory
+from devtools.synthetic import frames_files, person_frames
 
 SECRET_NAME = "alice-at-gate-7"
 

@@ -7,7 +7,8 @@ import time
 import numpy as np
 import pytest
 import redis
-from live_server import ServerFactory
+
+from devtools.harness import ServerFactory
 
 pytestmark = pytest.mark.timeout(60)
 

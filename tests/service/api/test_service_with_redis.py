@@ -6,7 +6,9 @@ import concurrent.futures
 
 import numpy as np
 import redis
-from live_server import ServerFactory, frames_files, person_frames
+
+from devtools.harness import ServerFactory
+from devtools.synthetic import frames_files, person_frames
 
 
 def test_gallery_survives_a_restart_and_is_shared_by_replicas(

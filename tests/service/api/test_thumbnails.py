@@ -6,7 +6,9 @@ import cv2
 import numpy as np
 import pytest
 import redis
-from live_server import ServerFactory, frames_files, person_frames
+
+from devtools.harness import ServerFactory
+from devtools.synthetic import frames_files, person_frames
 
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])

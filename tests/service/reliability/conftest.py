@@ -1,54 +1,35 @@
-"""Fixtures of the reliability tests: in-thread servers (as in tests/service/api), the service as a
-child process (to measure its memory and kill it), and a private Redis (to stop and restart it)."""
+"""Fixtures of the reliability tests: the service as a child process (to measure its memory and kill
+it) and a private Redis (to stop and restart it); in-thread servers come from tests/service."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from private_redis import PrivateRedis
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-
-from live_server import LiveServer, ServerFactory
-from service_process import PrivateRedis, ProcessFactory, ServiceProcess
-
-from service.core.config import Settings
-
-
-@pytest.fixture
-def serve(tiny_model_path: Path) -> Iterator[ServerFactory]:
-    """In-thread servers on the tiny model with any setting overridden; all stopped at the end."""
-    started: list[LiveServer] = []
-
-    def start(**overrides: object) -> LiveServer:
-        values: dict[str, object] = {"model_path": tiny_model_path, "intra_op_threads": 1, "redis_url": None}
-        values.update(overrides)
-        server = LiveServer(Settings(_env_file=None, **values)).start()  # type: ignore[call-arg]
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+from devtools.harness import ProcessFactory, ServiceProcess
 
 
 @pytest.fixture
 def service_process(tiny_model_path: Path, tmp_path: Path) -> Iterator[ProcessFactory]:
-    """`python -m service` child processes on the tiny model; all stopped at the end."""
+    """`python -m service` child processes on the tiny model, one thread each; all stopped at the end.
+    They count as started once the model serves (`/model`), whether or not the gallery is reachable."""
     started: list[ServiceProcess] = []
 
     def start(**settings: object) -> ServiceProcess:
-        values: dict[str, object] = {"model_path": tiny_model_path}
+        values: dict[str, object] = {"model_path": tiny_model_path, "intra_op_threads": 1}
         values.update(settings)
-        process = ServiceProcess(tmp_path / "service", **values).start()
-        started.append(process)
+        process = ServiceProcess(
+            values, workdir=tmp_path / "service", ready_path="/model", env={"OMP_NUM_THREADS": "1"}
+        )
+        started.append(process.start(timeout_s=90))
         return process
 
     yield start
     for process in started:
-        process.stop()
+        process.stop(timeout_s=20)
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ import json
 
 import numpy as np
 from bad_inputs import Case, corpus, frames, good
-from service_process import ProcessFactory
+
+from devtools.harness import ProcessFactory
 
 # The list, by case name: every kind must be in the corpus.
 REQUIRED = (

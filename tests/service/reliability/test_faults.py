@@ -18,8 +18,10 @@ from collections.abc import Callable
 
 import httpx
 import numpy as np
-from live_server import ServerFactory, frames_files, person_frames
-from service_process import PrivateRedis, ProcessFactory
+from private_redis import PrivateRedis
+
+from devtools.harness import ProcessFactory, ServerFactory
+from devtools.synthetic import frames_files, person_frames
 
 DIM = 64
 API_KEY = "faults-key"

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service_process import REPO
+from devtools.harness import REPO
 
 
 def run_script(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -4,8 +4,8 @@ exempt, memory bounded by dropping idle buckets."""
 from __future__ import annotations
 
 import pytest
-from live_server import ServerFactory
 
+from devtools.harness import ServerFactory
 from service.api.ratelimit import TokenBuckets, key_bucket
 
 

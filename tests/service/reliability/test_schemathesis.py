@@ -18,7 +18,6 @@ import hypothesis
 import pytest
 import schemathesis
 from hypothesis import HealthCheck
-from live_server import LiveServer, frames_files, person_frames
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -27,6 +26,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from devtools.harness import LiveServer
+from devtools.synthetic import frames_files, person_frames
 from service.core.config import Settings
 from service.main import create_app
 

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pytest
 from bad_inputs import mp4
-from live_server import ServerFactory, frames_files, person_frames
 
+from devtools.harness import ServerFactory
+from devtools.synthetic import frames_files, person_frames
 from service.core import security
 from service.media import decode as decode_module
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from live_server import LiveServer, ServerFactory
 
+from devtools.harness import LiveServer, ServerFactory
 from service.api.routes.ui import SECURITY_HEADERS
 from service.core.config import DEFAULT_MODEL
 

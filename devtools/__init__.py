@@ -1,0 +1,1 @@
+"""Development tools (tests, benchmarks, scripts): never imported by the service itself."""
