@@ -1,0 +1,266 @@
+"""The `reid` client against a stub HTTP server: what it sends, what it prints, the exit codes."""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import io
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from reid_client.cli import main
+from reid_client.multipart import FilePart, MultipartBody
+from reid_client.progress import ProgressBar
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    fields: dict[str, str]
+    files: list[tuple[str, str, bytes]]  # field, file name, content
+
+
+@dataclass
+class Stub:
+    url: str
+    status: int = 200
+    answer: dict = field(default_factory=lambda: {"ok": True})
+    received: list[Received] = field(default_factory=list)
+
+
+def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], list[tuple[str, str, bytes]]]:
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    fields, files = {}, []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        filename = part.get_filename()
+        payload = part.get_payload(decode=True)
+        if filename is None:
+            fields[name] = payload.decode()
+        else:
+            files.append((name, filename, payload))
+    return fields, files
+
+
+@pytest.fixture
+def stub() -> Iterator[Stub]:
+    state = Stub(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            fields, files = parse_multipart(self.headers["Content-Type"], body)
+            state.received.append(Received(self.path, dict(self.headers), fields, files))
+            payload = json.dumps(state.answer).encode()
+            self.send_response(state.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def crops(folder: Path, names: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_bytes(b"\xff\xd8\xff" + name.encode())
+    (folder / "notes.txt").write_text("not a crop")
+    return folder
+
+
+def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, env=env or {}, stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_embed_sends_a_folder_in_natural_order_with_the_key_from_the_environment(
+    stub: Stub, tmp_path: Path
+) -> None:
+    folder = crops(tmp_path / "p1", ["f10.jpg", "f2.jpg", "f1.png"])
+    code, out, err = run(
+        ["embed", str(folder), "--sampling", "uniform", "--num-frames", "2"],
+        env={"REID_URL": stub.url, "REID_API_KEY": "s3cret"},
+    )
+    assert code == 0, err
+    assert json.loads(out) == {"ok": True}
+    [sent] = stub.received
+    assert sent.path == "/embed"
+    assert sent.headers["Authorization"] == "Bearer s3cret"
+    assert [(f, n) for f, n, _ in sent.files] == [
+        ("frames", "f1.png"),
+        ("frames", "f2.jpg"),
+        ("frames", "f10.jpg"),
+    ]
+    assert sent.files[0][2] == b"\xff\xd8\xfff1.png"
+    assert sent.fields == {"sampling": "uniform", "num_frames": "2"}
+
+
+def test_flags_win_over_the_environment_and_enroll_sends_its_fields(stub: Stub, tmp_path: Path) -> None:
+    folder = crops(tmp_path / "p", ["a.jpg"])
+    env = {"REID_URL": "http://127.0.0.1:9", "REID_API_KEY": "env-key"}
+    code, _, err = run(
+        [
+            "--url",
+            stub.url,
+            "--api-key",
+            "flag-key",
+            "enroll",
+            str(folder),
+            "--id",
+            "p7",
+            "--camera",
+            "B",
+            "--tags",
+            '{"zone": "n"}',
+            "--mode",
+            "add",
+        ],
+        env=env,
+    )
+    assert code == 0, err
+    [sent] = stub.received
+    assert sent.path == "/gallery" and sent.headers["Authorization"] == "Bearer flag-key"
+    assert sent.fields == {"id": "p7", "camera": "B", "tags": '{"zone": "n"}', "mode": "add"}
+
+
+def test_match_sends_a_video_as_video(stub: Stub, tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(300))
+    code, _, _ = run(["--url", stub.url, "match", str(clip), "--top-k", "3", "--exclude-camera", "A"])
+    assert code == 0
+    [sent] = stub.received
+    assert sent.path == "/match" and [f for f, _, _ in sent.files] == ["video"]
+    assert sent.fields == {"top_k": "3", "exclude_camera": "A"}
+    assert "Authorization" not in sent.headers
+
+
+def test_tracks_sends_video_and_tracker_file_and_writes_the_mot_answer(stub: Stub, tmp_path: Path) -> None:
+    clip, mot = tmp_path / "cam.mp4", tmp_path / "cam.txt"
+    clip.write_bytes(b"video")
+    mot.write_text("1,1,0,0,10,20,1\n")
+    stub.answer = {"tracks": [], "mot": "1,camA:1,0,0,10,20,1\n"}
+    out_file = tmp_path / "global.txt"
+    code, out, _ = run(
+        [
+            "--url",
+            stub.url,
+            "--compact",
+            "tracks",
+            str(clip),
+            str(mot),
+            "--camera",
+            "camA",
+            "--threshold",
+            "0.6",
+            "--mot-out",
+            str(out_file),
+        ]
+    )
+    assert code == 0
+    assert out.count("\n") == 1 and json.loads(out)["mot"].startswith("1,camA:1")
+    assert out_file.read_text() == "1,camA:1,0,0,10,20,1\n"
+    [sent] = stub.received
+    assert sent.path == "/tracks"
+    assert [(f, n) for f, n, _ in sent.files] == [("video", "cam.mp4"), ("tracks", "cam.txt")]
+    assert sent.fields == {
+        "camera": "camA",
+        "action": "match-or-enroll",
+        "threshold": "0.6",
+        "exclude_own_camera": "true",
+        "mot_output": "true",
+    }
+
+
+@pytest.mark.parametrize(("status", "code"), [(422, 3), (401, 3), (413, 3), (500, 4), (503, 4)])
+def test_http_errors_map_to_exit_codes_and_the_error_body_is_printed(
+    stub: Stub, tmp_path: Path, status: int, code: int
+) -> None:
+    stub.status = status
+    stub.answer = {"error": {"code": "bad_input", "message": "frames[0] is empty"}}
+    exit_code, out, err = run(["--url", stub.url, "embed", str(crops(tmp_path / "p", ["a.jpg"]))])
+    assert exit_code == code
+    assert json.loads(out)["error"]["message"] == "frames[0] is empty"
+    assert f"HTTP {status}: frames[0] is empty" in err
+
+
+def test_no_server_is_exit_5(tmp_path: Path) -> None:
+    code, out, _ = run(
+        ["--url", "http://127.0.0.1:9", "--timeout", "2", "embed", str(crops(tmp_path / "p", ["a.jpg"]))]
+    )
+    assert code == 5 and json.loads(out)["error"]["code"] == "unreachable"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["embed"], ["embed", "/no/such/folder"], ["enroll", "."], ["frobnicate"], ["tracks", "a.mp4"]],
+)
+def test_usage_errors_are_exit_2_and_send_nothing(
+    stub: Stub, argv: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    code, _, _ = run(["--url", stub.url, *argv])
+    assert code == 2 and stub.received == []
+
+
+def test_a_folder_without_crops_and_bad_tags_are_usage_errors(stub: Stub, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run(["--url", stub.url, "embed", str(empty)])[0] == 2
+    folder = crops(tmp_path / "p", ["a.jpg"])
+    assert run(["--url", stub.url, "enroll", str(folder), "--id", "x", "--tags", "zone=n"])[0] == 2
+    assert stub.received == []
+
+
+def test_help_is_exit_0_and_documents_the_exit_codes(capsys: pytest.CaptureFixture) -> None:
+    assert main(["--help"], env={}) == 0
+    text = capsys.readouterr().out
+    assert "exit codes" in text and "REID_API_KEY" in text and "tracks" in text
+
+
+def test_multipart_length_is_exact_and_progress_reaches_the_end(tmp_path: Path) -> None:
+    big = tmp_path / "clip.mp4"
+    big.write_bytes(bytes(range(256)) * 5000)
+    seen: list[tuple[int, int]] = []
+    body = MultipartBody({"camera": "A"}, [FilePart("video", big)], on_sent=lambda s, t: seen.append((s, t)))
+    data = b"".join(body)
+    assert len(data) == body.length
+    assert seen[-1] == (body.length, body.length) and len(seen) >= 5
+    fields, files = parse_multipart(body.content_type, data)
+    assert fields == {"camera": "A"} and files[0][2] == big.read_bytes()
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_draws_on_a_terminal_and_ends_with_a_newline() -> None:
+    stream = Terminal()
+    bar = ProgressBar(stream, "tracks", enabled=True)
+    bar.update(0, 4_000_000)
+    bar.update(4_000_000, 4_000_000)
+    bar.update(4_000_000, 4_000_000)  # drawn once at the end
+    text = stream.getvalue()
+    assert text.count("\n") == 1 and "100%" in text and "4.0/4.0 MB" in text
+    silent = io.StringIO()
+    ProgressBar(silent, "x", enabled=False).update(1, 1)
+    assert silent.getvalue() == ""
