@@ -7,6 +7,7 @@ import json
 import pytest
 
 from service.core.errors import BadInput, TooLarge
+from service.tracks.mot import relabelled_mot
 from service.tracks.trackfile import Box, TrackFileLimits, parse_tracker_file
 
 LIMITS = TrackFileLimits()
@@ -139,3 +140,13 @@ def test_json_count_limit_before_validating_items() -> None:
     items = [{"frame": f, "track_id": 1, "x": 0, "y": 0, "w": 5, "h": 5} for f in range(1, 5)]
     with pytest.raises(TooLarge, match=r"4 boxes, over the limit of 3"):
         parse(json.dumps(items), TrackFileLimits(max_boxes=3))
+
+
+def test_relabelled_mot_round_trips_under_gallery_ids() -> None:
+    tracker = parse("2,7,10.5,20,40,100,0.9\n1,7,11,21,40,100\n1,3,200,30,50,120,1\n1,4,0,0,5,5,1\n")
+    text = relabelled_mot(tracker, {7: "camA:7", 3: "camB:12"})
+    assert text == (
+        "1,camA:7,11,21,40,100,-1,-1,-1,-1\n"
+        "1,camB:12,200,30,50,120,1,-1,-1,-1\n"
+        "2,camA:7,10.5,20,40,100,0.9,-1,-1,-1\n"
+    )  # track 4 has no gallery id (skipped): left out

@@ -1,0 +1,57 @@
+"""A clip and its tracker file -> the crops of every usable track, in one synchronous pass.
+
+This is the CPU-bound half of POST /tracks (parse, plan, decode, cut), run off the event loop; the
+other half (embedding, gallery) is async. Nothing here touches the gallery, so a failure here stores
+nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.core.errors import BadInput
+from service.media.decode import MediaLimits, Upload, open_video
+from service.tracks.cut import cut_crops
+from service.tracks.plan import CropPlan, CropRules, plan_crops
+from service.tracks.trackfile import TrackerFile, TrackFileLimits, parse_tracker_file
+
+
+@dataclass(frozen=True)
+class FootageLimits:
+    media: MediaLimits  # bytes and pixels of the video (its frame count is max_video_frames below)
+    tracker: TrackFileLimits
+    max_video_frames: int  # frames decoded per request: CPU time, not memory (crops bound that)
+
+
+@dataclass(frozen=True)
+class TrackCrops:
+    tracker: TrackerFile
+    plan: CropPlan
+    crops: dict[int, np.ndarray]  # track id -> (n, height, width, 3) uint8 at the model's input size
+    width: int
+    height: int
+    fps: float  # as the container declares it; 0 when it does not
+    frames_decoded: int
+
+
+def read_crops(
+    video: Upload,
+    tracker_data: bytes,
+    limits: FootageLimits,
+    rules: CropRules,
+    size: tuple[int, int],
+    frames_per_chunk: int,
+) -> TrackCrops:
+    """Parse the tracker file first (cheap, and its errors are the likeliest), then one pass over the
+    video. `size` is the model's (height, width)."""
+    if not tracker_data:
+        raise BadInput("the tracker file is empty")
+    tracker = parse_tracker_file(tracker_data, limits.tracker)
+    with open_video(video, limits.media) as reader:
+        plan = plan_crops(tracker, reader.width, reader.height, rules, frames_per_chunk)
+        cut = cut_crops(reader, plan, size, limits.max_video_frames)
+        return TrackCrops(
+            tracker, plan, cut.crops, reader.width, reader.height, reader.fps, cut.frames_decoded
+        )
