@@ -109,12 +109,12 @@ def _timed_async(key: str, fn: Any) -> Any:
 def install_profiling() -> None:
     """Wrap the functions /embed goes through; thread-pool work sees the request's record because
     asyncio.to_thread copies the context (and the record is one shared dict)."""
-    from service.api import forms
-    from service.api.routes import embed as embed_route
+    from service import usecases
+    from service.api import requests
     from service.inference import embedder, session
 
-    embed_route.read_form = _timed_async("parse", embed_route.read_form)
-    forms.decode_upload = _timed_sync("decode", forms.decode_upload)
+    requests.read_form = _timed_async("parse", requests.read_form)
+    usecases.decode_upload = _timed_sync("decode", usecases.decode_upload)
     embedder.resize_frames = _timed_sync("preprocess", embedder.resize_frames)
     embedder.Embedder.embed = _timed_async("embed", embedder.Embedder.embed)
     original_run = session.ModelSession.run

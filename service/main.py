@@ -16,8 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from service.api import errors, openapi
-from service.api.deps import AppState
+from service.api import errors
 from service.api.middleware import BodyLimit, RequestMetrics
 from service.api.ratelimit import RateLimit
 from service.api.routes import audit, embed, gallery, health, match, model, ui
@@ -31,6 +30,7 @@ from service.inference.batcher import MicroBatcher
 from service.inference.embedder import Embedder
 from service.inference.session import ModelSession
 from service.media.decode import MediaLimits
+from service.state import AppState
 
 log = logging.getLogger("service")
 
@@ -114,7 +114,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     ui.install(app)
     errors.install(app)
-    openapi.install(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"]

@@ -7,6 +7,10 @@ import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
+
+from reid_contract import ModelMetadata
+from service.gallery.base import Entry, Match
 
 
 def _unambiguous(entry_id: str) -> str:
@@ -49,6 +53,10 @@ class ModelRef(BaseModel):
     name: str
     version: str
     id: str = Field(description="name@version: the tag of every gallery vector this model makes")
+
+    @classmethod
+    def of(cls, meta: ModelMetadata) -> ModelRef:
+        return cls(name=meta.name, version=meta.version, id=meta.model_id)
 
 
 class EmbedResponse(BaseModel):
@@ -124,6 +132,38 @@ class MatchJSON(MatchFilters):
     enroll: EnrollOptions | None = None
 
 
+# multipart/form-data bodies: what the OpenAPI document says of an upload, and the fields it may
+# hold; service/api/requests.py reads them (the files within the limits, the fields as strings).
+
+UploadFile = bytes | SkipJsonSchema[None]
+FormTags = str | SkipJsonSchema[None]
+_TAGS = 'JSON object of free tags, e.g. {"zone": "north"}'
+
+
+class TrackletForm(TrackletOptions):
+    """One tracklet: frames (repeated), an archive or a video, and how it becomes model input."""
+
+    frames: list[bytes] = Field(default_factory=list, description="person crops (JPEG/PNG/BMP/WebP)")
+    archive: UploadFile = Field(None, description=".zip, .tar or .tar.gz of frames")
+    video: UploadFile = Field(None, description="short clip (mp4, avi, mkv, webm)")
+
+
+class EnrollForm(TrackletForm, EnrollOptions):
+    tags: FormTags = Field(None, description=_TAGS)  # type: ignore[assignment]
+
+
+class MatchForm(TrackletForm, MatchFilters, EntryMetadata):
+    """A query tracklet; with other_*, a second one to score against it instead of the gallery."""
+
+    other_frames: list[bytes] = Field(default_factory=list, description="pair mode: the second tracklet")
+    other_archive: UploadFile = Field(None, description="pair mode: the second tracklet as an archive")
+    other_video: UploadFile = Field(None, description="pair mode: the second tracklet as a video")
+    enroll: bool = Field(False, description="add the query to the gallery under `id` after matching")
+    id: EntryId | SkipJsonSchema[None] = Field(None, description="with enroll: the gallery id")
+    mode: Literal["replace", "add"] = "replace"
+    tags: FormTags = Field(None, description=_TAGS)  # type: ignore[assignment]
+
+
 class EntryOut(BaseModel):
     id: str
     model_id: str
@@ -139,6 +179,22 @@ class EntryOut(BaseModel):
     )
     embedding: list[float] | None = None
 
+    @classmethod
+    def of(cls, entry: Entry, include_embedding: bool = False) -> EntryOut:
+        return cls(
+            id=entry.id,
+            model_id=entry.model_id,
+            camera=entry.camera,
+            label=entry.label,
+            timestamp=entry.timestamp,
+            tags=dict(entry.tags),
+            created=entry.created,
+            updated=entry.updated,
+            count=entry.count,
+            expires_at=entry.expires_at,
+            embedding=[float(v) for v in entry.vector] if include_embedding else None,
+        )
+
 
 class MatchItem(BaseModel):
     id: str
@@ -148,6 +204,19 @@ class MatchItem(BaseModel):
     label: str | None
     timestamp: float | None
     tags: dict[str, str]
+
+    @classmethod
+    def of(cls, match: Match) -> MatchItem:
+        e = match.entry
+        return cls(
+            id=e.id,
+            similarity=round(match.similarity, 6),
+            distance=round(match.distance, 6),
+            camera=e.camera,
+            label=e.label,
+            timestamp=e.timestamp,
+            tags=dict(e.tags),
+        )
 
 
 class PairResult(BaseModel):

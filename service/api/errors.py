@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,8 +11,25 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from service.core.errors import ServiceError
+from service.schemas import ErrorBody
 
 log = logging.getLogger("service.errors")
+
+# What any route may answer besides its success, in the OpenAPI document of every operation.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in {
+        401: "API key missing or not valid (when keys are configured)",
+        403: "the API key's role does not allow this call",
+        404: "unknown gallery id",
+        409: "vector of another model version, or a clear without its confirmation",
+        413: "upload over a limit (bytes, frames, pixels, archive members)",
+        415: "not an image, archive or video, or neither multipart nor JSON",
+        422: "bad input: empty, corrupt or truncated file, wrong field, wrong embedding size",
+        429: "the client's rate limit (code rate_limited, with Retry-After) or the model's queue is full",
+        503: "model not ready, or the gallery store (Redis) unreachable",
+    }.items()
+}
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from service.api.deps import Admin, StateDep
-from service.api.openapi import ERROR_RESPONSES
+from service.api.errors import ERROR_RESPONSES
 from service.audit import Action, AuditQuery
 from service.schemas import AuditPage, AuditRecord
 

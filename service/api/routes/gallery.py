@@ -2,61 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Annotated
 
-import numpy as np
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 
-from service.api.deps import Admin, AppState, Reader, StateDep, Writer
-from service.api.forms import decode_tracklet, is_json, read_form, read_json, validate_fields
-from service.api.openapi import ERROR_RESPONSES, request_body
-from service.api.presenters import as_vector, check_model_id, entry_out
-from service.core.errors import BadInput, Conflict, NotFound
-from service.gallery.base import Entry
-from service.media.thumbnail import make_strip
-from service.schemas import (
-    Cleared,
-    Deleted,
-    EnrollJSON,
-    EnrollOptions,
-    EntryOut,
-    GalleryPage,
-    TrackletOptions,
-)
+from service import usecases
+from service.api.deps import Admin, Reader, StateDep, Writer
+from service.api.errors import ERROR_RESPONSES
+from service.api.requests import EnrollInputDep, request_body
+from service.core.errors import Conflict, NotFound
+from service.schemas import Cleared, Deleted, EnrollForm, EnrollJSON, EntryOut, GalleryPage
 
 router = APIRouter(prefix="/gallery", tags=["gallery"])
 
-ENROLL_FIELDS = ("id", "camera", "label", "timestamp", "tags", "mode", "ttl_seconds")
-OPTION_FIELDS = ("sampling", "num_frames", "order")
 IdPath = Annotated[str, Path(pattern=r"^[\w.:@-]{1,128}$", description="gallery id")]
-
-
-async def enroll_vector(
-    state: AppState, vector: np.ndarray, options: EnrollOptions, frames: list[np.ndarray] | None = None
-) -> Entry:
-    """Store the vector; with the tracklet's frames, also its thumbnail strip (unless turned off)."""
-    now = time.time()
-    ttl = options.ttl_seconds or state.settings.gallery_ttl_seconds
-    entry = Entry(
-        id=options.id,
-        model_id=state.meta.model_id,
-        vector=vector.astype(np.float32),
-        camera=options.camera,
-        label=options.label,
-        timestamp=options.timestamp,
-        tags=dict(options.tags),
-        created=now,
-        updated=now,
-        expires_at=None if ttl is None else now + ttl,
-    )
-    stored = await state.store.add(entry, options.mode)
-    if frames and state.settings.store_thumbnails:
-        jpeg = await asyncio.to_thread(make_strip, frames)
-        await state.store.put_thumbnail(stored.model_id, stored.id, jpeg, stored.expires_at)
-    state.metrics.gallery_size.set(await state.store.count(state.meta.model_id))
-    return stored
 
 
 @router.post(
@@ -64,36 +23,11 @@ async def enroll_vector(
     response_model=EntryOut,
     status_code=201,
     responses=ERROR_RESPONSES,
-    openapi_extra=request_body((EnrollOptions,), json_model=EnrollJSON),
+    openapi_extra=request_body(EnrollForm, EnrollJSON),
     summary="Enroll a tracklet or an embedding under an id (mode add: average with what is stored)",
 )
-async def enroll(request: Request, state: StateDep, caller: Writer) -> EntryOut:
-    meta = state.meta
-    if is_json(request):
-        body: EnrollJSON = await read_json(request, EnrollJSON, state.settings.max_json_bytes)
-        check_model_id(body.model_id, meta)
-        vector = as_vector(body.embedding, meta)
-        frames = None
-        options = EnrollOptions.model_validate(body.model_dump(include=set(EnrollOptions.model_fields)))
-    else:
-        form = await read_form(request, state.limits)
-        form.reject_unknown(set(ENROLL_FIELDS + OPTION_FIELDS))
-        options = validate_fields(EnrollOptions, form.fields, ENROLL_FIELDS)
-        tracklet_options = validate_fields(TrackletOptions, form.fields, OPTION_FIELDS)
-        tracklet = form.tracklet()
-        if tracklet is None:
-            raise BadInput(
-                "upload the tracklet to enroll as frames, archive or video (or send JSON with `embedding`)"
-            )
-        frames = await decode_tracklet(*tracklet, state.limits, tracklet_options.order)
-        state.metrics.frames.inc(len(frames))
-        result = await state.require_embedder().embed(
-            frames, tracklet_options.sampling, tracklet_options.num_frames
-        )
-        vector = result.vector
-    entry = await enroll_vector(state, vector, options, frames)
-    await state.audit_event(caller, "enroll", (entry.id,), 1)
-    return entry_out(entry)
+async def enroll(state: StateDep, caller: Writer, request: EnrollInputDep) -> EntryOut:
+    return await usecases.enroll(state, caller, request)
 
 
 @router.get(
@@ -106,7 +40,7 @@ async def list_entries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> GalleryPage:
     items, total = await state.store.list(state.meta.model_id, offset, limit)
-    return GalleryPage(items=[entry_out(e) for e in items], total=total, offset=offset, limit=limit)
+    return GalleryPage(items=[EntryOut.of(e) for e in items], total=total, offset=offset, limit=limit)
 
 
 @router.get("/{entry_id}", response_model=EntryOut, responses=ERROR_RESPONSES, summary="One entry")
@@ -116,7 +50,7 @@ async def get_entry(
     entry = await state.store.get(state.meta.model_id, entry_id)
     if entry is None:
         raise NotFound(f"no gallery entry {entry_id!r} for model {state.meta.model_id}")
-    return entry_out(entry, include_embedding)
+    return EntryOut.of(entry, include_embedding)
 
 
 @router.get(

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from service.api.deps import StateDep
-from service.api.openapi import ERROR_RESPONSES
+from service.api.errors import ERROR_RESPONSES
 
 router = APIRouter(tags=["model"])
 

@@ -110,3 +110,22 @@ def test_protected_reads_need_a_key(serve: ServerFactory) -> None:
         assert client.post("/embed", files=files, headers=READ).status_code == 200
         assert client.get("/gallery").status_code == 401
         assert client.get("/healthz").status_code == 200 and client.get("/model").status_code == 200
+
+
+def test_keys_and_options_are_checked_before_any_frame_is_decoded(serve: ServerFactory) -> None:
+    """A refused request costs no decoding: each of these carries a corrupt frame, yet the answer is
+    about the key or the option, not the frame (it would be a 422 on the JPEG had it been decoded)."""
+    server = serve(api_keys=KEYS, max_top_k=50)
+    corrupt = [person_frames(1, 2)[0][:200]]  # a truncated JPEG
+    with server.client() as client:
+        refused = client.post(
+            "/match", files=frames_files(corrupt), data={"enroll": "true", "id": "x"}, headers=READ
+        )
+        assert refused.status_code == 403, refused.text
+        too_many = client.post("/match", files=frames_files(corrupt), data={"top_k": "51"}, headers=READ)
+        assert too_many.status_code == 422 and "top_k is at most 50" in too_many.text
+        pair = frames_files(corrupt) + frames_files(corrupt, "other_frames")
+        both = client.post("/match", files=pair, data={"enroll": "true", "id": "x"}, headers=WRITE)
+        assert both.status_code == 422 and "not with a pair" in both.text
+        decoded = client.post("/match", files=frames_files(corrupt), headers=READ)
+        assert decoded.status_code == 422 and "frame" in decoded.text.lower(), decoded.text
