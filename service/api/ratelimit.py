@@ -1,23 +1,5 @@
-"""Per-client rate limits: a token bucket per client address, and one per API key presented.
-
-Every request takes a token from the bucket of its address and, when it presents an API key (valid or
-not), one from the bucket of that key as well; it is refused with 429 `rate_limited` and a
-`Retry-After` when either is empty. So a made-up key does not get a client around its address's
-limit, and a key used from many addresses is limited as a whole. A bucket holds up to `burst`
-tokens and refills at `per_minute / 60` a second. The liveness, readiness and metrics endpoints are
-exempt: an orchestrator's probes must never be refused.
-
-The address is the one uvicorn reports: the peer, or the `X-Forwarded-For` of a proxy it trusts
-(the `FORWARDED_ALLOW_IPS` environment variable, 127.0.0.1 by default). A key's bucket is named by
-a hash of the key, so no key is kept in memory in the clear.
-
-Memory stays bounded: a bucket idle long enough to have refilled is the same as no bucket, so such
-buckets are dropped (oldest first, a little at every request); past `max_buckets` (a flood of
-addresses or keys) the least recently used are dropped too, which at worst grants those clients a
-fresh burst.
-
-Runs in one event loop, without awaiting between reading and taking tokens, so it needs no lock; with
-several uvicorn workers each keeps its own buckets (the limit is then per worker).
+"""Per-client rate limits, so that one client cannot starve the others: a token bucket per address and
+one per API key presented; the rules are in docs/api.md.
 """
 
 from __future__ import annotations

@@ -1,26 +1,5 @@
-"""An approximate index for very large galleries (faiss, optional: `pip install '.[index]'`).
-
-`IndexedGalleryMatrix` is a GalleryMatrix (same methods, same answers' shape) that answers searches
-from a faiss inverted-file index once it holds at least `min_rows` rows: IVF with 8-bit
-scalar-quantised vectors (a quarter of the float32 rows' memory on top of them), inner product. The
-index proposes `rerank` x k candidates, which are re-scored exactly from the float32 rows and
-filtered; when fewer than k pass the filters, the search falls back to the exact brute force, so
-filters never lose matches that exist.
-
-It is approximate: recall@10 against brute force depends on `nprobe` and on how clustered the
-vectors are (docs/benchmarks.md measures it). Below `min_rows`, and until the first index is built,
-every search is the exact brute force.
-
-Building takes seconds to a minute (a million rows on two cores), so with `auto_build` the matrix
-builds in a background thread as soon as it reaches `min_rows`, and again whenever it has grown
-`rebuild_growth`-fold since the last build (the coarse quantiser was trained on the old rows). The
-searches meanwhile stay exact (on the old index, or brute force); writes never wait for more than the
-copy of one block of rows. Whatever is written during a build (enrolled, replaced, removed, or moved
-by a removal) is re-indexed when the build is collected, at the next search or write. Writes after a
-build update the index in place (stable integer keys, a hash-table direct map for removals).
-
-Treat the index as a cache of the matrix, never as the record: the matrix (and the store behind it)
-stays the source of truth, and an index that failed to build only means exact searches.
+"""An approximate faiss index for galleries of millions of entries (optional: `pip install '.[index]'`),
+a cache of the exact rows that it only ever proposes candidates from (docs/gallery.md).
 """
 
 from __future__ import annotations

@@ -27,13 +27,9 @@ _BLAS_MIN_ROWS = 32768
 
 
 def scores(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """float32 `rows @ query`: BLAS for large galleries, numpy's own single-thread loop for small.
-
-    A matrix-vector product is bound by memory bandwidth. Over many rows OpenBLAS's threads pull
-    more of it (docs/benchmarks.md: 100k rows of 512 in 6.8 ms against 15 ms on one thread of an
-    idle 2-core machine, and never slower when the cores are busy). Over few rows waking those
-    threads costs more than the product whenever ONNX Runtime keeps the cores busy (10k rows: p99
-    3.2 ms against 1.1 ms), so small galleries stay on the calling thread."""
+    """float32 `rows @ query`: BLAS (threaded) over many rows, where its threads pull more memory
+    bandwidth; numpy's own single-thread loop over few, where waking those threads costs more than
+    the product whenever ONNX Runtime keeps the cores busy (docs/benchmarks.md, section 3)."""
     if rows.shape[0] >= _BLAS_MIN_ROWS:
         return rows @ query
     return np.einsum("ij,j->i", rows, query)

@@ -1,27 +1,5 @@
-"""The gallery kept in Redis, shared by every replica of the service, searched in local memory.
-
-Layout, every key under `{namespace}:{model_id}:` so two models never mix:
-
-- `entry:{id}`  hash: `vector` (raw float32 little-endian), `camera`, `label`, `timestamp`, `tags`
-  (JSON), `created`, `updated`, `count`; a metadata field that is unknown is absent;
-- `ids`         sorted set of the ids, all of score 0, so ZRANGE by index pages them by id;
-- `dim`         the dimension of the model's vectors, so another model's vector is refused;
-- `changes`     stream of `op` (upsert | delete | clear) and `id`, capped near 100 000 entries;
-- `expiry`      sorted set of the ids that have a retention time, scored by it;
-- `thumb:{id}`  the entry's small JPEG strip (optional), with the entry's expiry time.
-
-Retention: an entry enrolled with an expiry time gets it as the hash's own PEXPIREAT, so Redis drops
-the vector and metadata by itself even when no service runs; `expire()` (run every second by the
-service) removes the id from `ids` and `expiry` and logs a delete; every replica also drops expired
-rows by time before each read, so an expired entry is never returned in the meantime. Deletions,
-clears and expiries wait for the append-only file (WAITAOF, Redis >= 7.2) before they are
-acknowledged.
-
-Enrolments and deletions are Lua scripts: each is atomic and one round trip, and an "add" reads,
-averages and writes inside Redis, so concurrent "add" enrolments of one id never lose one. Searches
-run on a local GalleryMatrix per model, kept fresh from the change stream before every search,
-count and list (one XRANGE when nothing changed); it is reloaded whole on first use, after a clear,
-or when the stream was trimmed past what this replica had seen.
+"""The gallery kept in Redis, shared by every replica, searched in each replica's memory: one atomic
+Lua script per write, and a change stream that keeps the replicas fresh (layout in docs/gallery.md).
 """
 
 from __future__ import annotations

@@ -1,30 +1,5 @@
-"""Micro-batching: chunks of concurrent requests share model calls, run on one dedicated thread.
-
-One model call on a batch of B chunks costs far less than B calls (kernel launches, per-call
-overhead, better use of wide CPU/GPU kernels), so chunks that arrive close together are stacked.
-Only chunks of equal shape (the same T) can be stacked; each shape has its own group.
-
-A single worker coroutine owns the model. When it is free it takes the group that is ready (full,
-or whose oldest chunk waited `batch_wait_ms`), oldest first, and runs it on the worker thread.
-While a call is running, new chunks keep accumulating, so under load batches grow by themselves and
-at low load a lone chunk waits about `batch_wait_ms`. The event loop never blocks on the model.
-
-Filling to recent demand: when the model falls idle, the requests it just answered are often about
-to send their next chunks (a tracker, or any closed-loop client), but each needs a few milliseconds
-of parsing and decoding first, so after `batch_wait_ms` only the quickest one or two have arrived.
-Firing then splits the clients into cohorts that take turns on the model in smaller batches (a
-chunk costs 1.25-1.75x as much at batch 1 as at batch 8 on the 2-core CPU of docs/benchmarks.md,
-far more on a GPU). So the batcher remembers the recent demand, the most chunks that were in the
-system (waiting or in the model) at once during the last `demand_window_s`, and a group smaller
-than that waits a little longer to fill up: until `fill_fraction` of the previous call's duration
-(at most `max_fill_wait_ms`) after the model fell idle. A lone client (demand 1) never waits more
-than `batch_wait_ms`, and the extra latency is bounded by a fraction of what a call costs.
-
-FILLING is off by default (`fill_fraction` 0): on the 2-core CPUs of docs/benchmarks.md it merges
-8 clients into batches of about 7 instead of cohorts of about 4, but a chunk costs nearly the same
-at batch 4 as at 8 there, so throughput moves by a few percent (within noise) while the model idles
-during the wait and p99 grows by 10-20%. Turn it on (REID_BATCH_FILL_FRACTION about 0.3) where
-batching pays, as on a GPU.
+"""Micro-batching: chunks of concurrent requests share model calls, which cost far less per chunk in a
+batch; the rules (grouping by shape, waiting, filling to recent demand) are in docs/deployment.md.
 """
 
 from __future__ import annotations
@@ -196,11 +171,6 @@ class MicroBatcher:
         self._note_demand(now)
         self._wakeup.set()
         return futures
-
-    async def run(self, chunk: np.ndarray) -> np.ndarray:
-        """One chunk (T, H, W, 3) -> its (D,) embedding, computed in a batch with its neighbours."""
-        (future,) = self.submit_many([chunk])
-        return await future
 
     # the worker
 

@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from reid_contract import ModelMetadata
 from service.core.errors import BadInput
 from service.inference.batcher import MicroBatcher
 from service.inference.preprocess import SamplingMode, chunk_indices, combine, resize_frames, select_frames
@@ -40,10 +38,6 @@ class Embedder:
     def __init__(self, session: ModelSession, batcher: MicroBatcher) -> None:
         self._session = session
         self._batcher = batcher
-
-    @property
-    def metadata(self) -> ModelMetadata:
-        return self._session.metadata
 
     async def embed(
         self, frames: list[np.ndarray], mode: SamplingMode = "chunks", count: int | None = None
@@ -72,7 +66,3 @@ class Embedder:
             chunks=len(chunks),
             seconds=time.perf_counter() - started,
         )
-
-    def model_card(self) -> dict[str, Any]:
-        """The model's metadata, id and providers in use: the body of `/model`."""
-        return self._session.model_card()

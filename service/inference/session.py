@@ -172,12 +172,3 @@ class ModelSession:
         meta = self._metadata
         for length in sorted({1, meta.frames_per_chunk}):
             self.run(np.zeros((1, length, meta.height, meta.width, 3), np.uint8))
-
-    def model_card(self) -> dict[str, Any]:
-        """The metadata as JSON-ready values, with the model id and where it runs: what `/model` shows."""
-        return {
-            **self._metadata.model_dump(mode="json"),
-            "model_id": self._metadata.model_id,
-            "providers": self.providers_in_use,
-            "device": self.device,
-        }

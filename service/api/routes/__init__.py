@@ -1,1 +1,1 @@
-"""One router per resource; `service.api.main` mounts them."""
+"""One router per resource; `service.main.create_app` mounts them."""

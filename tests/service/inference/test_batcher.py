@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import numpy as np
 import pytest
+from batching import embed_chunk
 
 from service.core.errors import NotReady, Overloaded
 from service.inference.batcher import MicroBatcher
@@ -64,7 +65,7 @@ def test_concurrent_chunks_share_calls_and_get_the_sequential_answers(tiny_sessi
     )
 
     async def body(b: MicroBatcher) -> list[np.ndarray]:
-        return await asyncio.gather(*(b.run(chunk) for chunk in chunks))
+        return await asyncio.gather(*(embed_chunk(b, chunk) for chunk in chunks))
 
     together = with_batcher(batcher, body)
     assert sum(sizes) == 12 and len(sizes) < 12, sizes
@@ -80,7 +81,7 @@ def test_a_batch_never_exceeds_max_batch(tiny_session: ModelSession) -> None:
     )
 
     async def body(b: MicroBatcher) -> list[np.ndarray]:
-        return await asyncio.gather(*(b.run(chunk) for chunk in chunks_of(2, 10)))
+        return await asyncio.gather(*(embed_chunk(b, chunk) for chunk in chunks_of(2, 10)))
 
     started = time.perf_counter()
     assert len(with_batcher(batcher, body)) == 10
@@ -97,7 +98,7 @@ def test_chunks_of_different_length_are_never_stacked(tiny_session: ModelSession
         return tiny_session.run(batch)
 
     async def body(b: MicroBatcher) -> list[np.ndarray]:
-        return await asyncio.gather(*(b.run(chunk) for chunk in chunks))
+        return await asyncio.gather(*(embed_chunk(b, chunk) for chunk in chunks))
 
     results = with_batcher(MicroBatcher(recording, max_batch=16, batch_wait_ms=5), body)
     assert sorted(shapes) == [(5, 3, 64, 48, 3), (5, 7, 64, 48, 3)]
@@ -110,12 +111,12 @@ def test_a_full_queue_answers_overloaded_at_once() -> None:
     batcher = MicroBatcher(gate, max_batch=1, batch_wait_ms=0, max_queue=2)
 
     async def body(b: MicroBatcher) -> tuple[list[np.ndarray], int]:
-        first = asyncio.ensure_future(b.run(chunks_of(1, 1)[0]))
+        first = asyncio.ensure_future(embed_chunk(b, chunks_of(1, 1)[0]))
         await until(lambda: b.in_flight == 1)  # the worker is busy with the first chunk
-        waiting = [asyncio.ensure_future(b.run(chunk)) for chunk in chunks_of(1, 2)]
+        waiting = [asyncio.ensure_future(embed_chunk(b, chunk)) for chunk in chunks_of(1, 2)]
         await until(lambda: b.queue_depth == 2)
         with pytest.raises(Overloaded, match="limit 2"):
-            await b.run(chunks_of(1, 1)[0])
+            await embed_chunk(b, chunks_of(1, 1)[0])
         with pytest.raises(Overloaded):
             b.submit_many(chunks_of(1, 1))
         depth = b.queue_depth
@@ -150,8 +151,8 @@ def test_a_model_error_reaches_every_waiting_caller_and_the_worker_survives() ->
         return np.ones((len(batch), D), np.float32)
 
     async def body(b: MicroBatcher) -> tuple[list[object], np.ndarray]:
-        failed = await asyncio.gather(*(b.run(c) for c in chunks_of(2, 6)), return_exceptions=True)
-        return failed, await b.run(chunks_of(2, 1)[0])
+        failed = await asyncio.gather(*(embed_chunk(b, c) for c in chunks_of(2, 6)), return_exceptions=True)
+        return failed, await embed_chunk(b, chunks_of(2, 1)[0])
 
     failed, later = with_batcher(MicroBatcher(flaky, max_batch=4, batch_wait_ms=5), body)
     assert calls[:2] == [4, 2]
@@ -172,7 +173,7 @@ def test_without_batching_each_chunk_is_its_own_call(tiny_session: ModelSession)
     batcher = MicroBatcher(recording, batching=False, max_batch=16, on_batch=lambda n, s: sizes.append(n))
 
     async def body(b: MicroBatcher) -> list[np.ndarray]:
-        return await asyncio.gather(*(b.run(chunk) for chunk in chunks))
+        return await asyncio.gather(*(embed_chunk(b, chunk) for chunk in chunks))
 
     results = with_batcher(batcher, body)
     assert sizes == [1] * 5
@@ -196,7 +197,7 @@ def test_the_event_loop_stays_responsive_during_a_model_call() -> None:
                 ticks += 1
 
         task = asyncio.ensure_future(ticker())
-        await b.run(chunks_of(1, 1)[0])
+        await embed_chunk(b, chunks_of(1, 1)[0])
         task.cancel()
         return ticks
 
@@ -207,9 +208,9 @@ def test_a_cancelled_caller_costs_no_compute() -> None:
     gate = Gate()
 
     async def body(b: MicroBatcher) -> None:
-        first = asyncio.ensure_future(b.run(chunks_of(1, 1)[0]))
+        first = asyncio.ensure_future(embed_chunk(b, chunks_of(1, 1)[0]))
         await until(lambda: b.in_flight == 1)
-        gone, kept = (asyncio.ensure_future(b.run(c)) for c in chunks_of(1, 2))
+        gone, kept = (asyncio.ensure_future(embed_chunk(b, c)) for c in chunks_of(1, 2))
         await until(lambda: b.queue_depth == 2)
         gone.cancel()
         gate.opened.set()
@@ -228,16 +229,16 @@ def test_close_fails_waiting_callers_and_finishes_the_running_call() -> None:
     async def main() -> tuple[object, list[object]]:
         batcher = MicroBatcher(gate, max_batch=1, batch_wait_ms=0)
         batcher.start()
-        running = asyncio.ensure_future(batcher.run(chunks_of(1, 1)[0]))
+        running = asyncio.ensure_future(embed_chunk(batcher, chunks_of(1, 1)[0]))
         await until(lambda: batcher.in_flight == 1)
-        waiting = [asyncio.ensure_future(batcher.run(c)) for c in chunks_of(1, 3)]
+        waiting = [asyncio.ensure_future(embed_chunk(batcher, c)) for c in chunks_of(1, 3)]
         await until(lambda: batcher.queue_depth == 3)
         closing = asyncio.ensure_future(batcher.close())
         await asyncio.sleep(0.01)
         gate.opened.set()
         await asyncio.wait_for(closing, timeout=10)
         with pytest.raises(NotReady):
-            await batcher.run(chunks_of(1, 1)[0])
+            await embed_chunk(batcher, chunks_of(1, 1)[0])
         return await running, await asyncio.gather(*waiting, return_exceptions=True)
 
     try:
@@ -252,6 +253,6 @@ def test_close_fails_waiting_callers_and_finishes_the_running_call() -> None:
 def test_a_batcher_that_was_not_started_is_not_ready() -> None:
     async def main() -> None:
         with pytest.raises(NotReady):
-            await MicroBatcher(lambda batch: batch).run(chunks_of(1, 1)[0])
+            await embed_chunk(MicroBatcher(lambda batch: batch), chunks_of(1, 1)[0])
 
     asyncio.run(main())

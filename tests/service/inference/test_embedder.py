@@ -147,10 +147,3 @@ def test_a_tracklet_that_does_not_fit_the_queue_is_refused_whole(tiny_session: M
 
     _, sizes = with_embedder(tiny_session, body, max_queue=2)
     assert sizes == []  # nothing of it was computed
-
-
-def test_the_model_card_names_the_model_and_where_it_runs(tiny_session: ModelSession) -> None:
-    card, _ = with_embedder(tiny_session, lambda e: asyncio.sleep(0, e.model_card()))
-    assert card["model_id"] == tiny_session.metadata.model_id
-    assert card["providers"] == ["CPUExecutionProvider"] and card["device"] == "cpu"
-    assert (card["height"], card["width"], card["frames_per_chunk"]) == (64, 48, 16)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from batching import embed_chunk
 from test_batcher import Gate
 
 from service.inference import session as session_module
@@ -57,11 +58,13 @@ def test_after_a_batch_of_n_a_smaller_group_waits_to_fill_up() -> None:
         batcher = MicroBatcher(gate, max_batch=8, batch_wait_ms=1, fill_fraction=1.0, max_fill_wait_ms=500)
         batcher.start()
         try:
-            await asyncio.gather(*(batcher.run(chunk()) for _ in range(4)))  # one call of 4: demand 4
+            await asyncio.gather(
+                *(embed_chunk(batcher, chunk()) for _ in range(4))
+            )  # one call of 4: demand 4
             batcher._last_seconds = 0.5  # as if that call took 500 ms: fill for up to 500 ms
             callers = []
             for _ in range(4):
-                callers.append(asyncio.ensure_future(batcher.run(chunk())))
+                callers.append(asyncio.ensure_future(embed_chunk(batcher, chunk())))
                 await asyncio.sleep(0.02)
             await asyncio.gather(*callers)
             return gate.sizes
@@ -94,7 +97,7 @@ def test_closed_loop_clients_end_up_sharing_one_batch() -> None:
         async def client(index: int) -> None:
             await asyncio.sleep(0.005 * index)
             for _ in range(6):
-                await batcher.run(chunk())
+                await embed_chunk(batcher, chunk())
                 await asyncio.sleep(0.003 * index)  # this client's "decoding" of its next request
 
         try:
@@ -129,7 +132,7 @@ def test_demand_is_the_recent_peak_and_decays() -> None:
         batcher.start()
         try:
             assert batcher.demand() == 1  # nothing seen yet
-            waiting = [asyncio.ensure_future(batcher.run(chunk())) for _ in range(3)]
+            waiting = [asyncio.ensure_future(embed_chunk(batcher, chunk())) for _ in range(3)]
             await asyncio.sleep(0.01)
             during = batcher.demand()
             gate.opened.set()
@@ -152,11 +155,11 @@ def test_when_demand_drops_the_group_runs_after_the_bounded_wait() -> None:
         batcher = MicroBatcher(gate, max_batch=8, batch_wait_ms=1, fill_fraction=1.0, max_fill_wait_ms=60)
         batcher.start()
         try:
-            await asyncio.gather(*(batcher.run(chunk()) for _ in range(4)))
+            await asyncio.gather(*(embed_chunk(batcher, chunk()) for _ in range(4)))
             batcher._last_seconds = 10.0  # the cap (60 ms) applies
             loop = asyncio.get_running_loop()
             start = loop.time()
-            await batcher.run(chunk())
+            await embed_chunk(batcher, chunk())
             return gate.sizes, loop.time() - start
         finally:
             await batcher.close()
