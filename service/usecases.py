@@ -14,11 +14,11 @@ from typing import Literal
 import numpy as np
 
 from service.core.security import Principal
+from service.gallery import core
 from service.gallery.base import Entry, SearchFilters
-from service.gallery.matrix import unit_vector
+from service.gallery.core import unit_vector
 from service.inference.embedder import EmbedResult
 from service.media.decode import Upload, decode_upload
-from service.media.thumbnail import make_strip
 from service.schemas import (
     EmbedResponse,
     EnrollOptions,
@@ -137,9 +137,8 @@ async def match(state: AppState, caller: Principal, query: MatchQuery) -> MatchR
 
 
 async def _store(state: AppState, embedded: Embedded, options: EnrollOptions) -> Entry:
-    """Store the vector; with the tracklet's frames, also its thumbnail strip (unless turned off)."""
+    """Store the vector under the options' id; with the tracklet's frames, its thumbnail too."""
     now = time.time()
-    ttl = options.ttl_seconds or state.settings.gallery_ttl_seconds
     entry = Entry(
         id=options.id,
         model_id=state.meta.model_id,
@@ -150,11 +149,9 @@ async def _store(state: AppState, embedded: Embedded, options: EnrollOptions) ->
         tags=dict(options.tags),
         created=now,
         updated=now,
-        expires_at=None if ttl is None else now + ttl,
+        expires_at=core.expiry_time(now, options.ttl_seconds or state.settings.gallery_ttl_seconds),
     )
-    stored = await state.store.add(entry, options.mode)
-    if embedded.frames and state.settings.store_thumbnails:
-        jpeg = await asyncio.to_thread(make_strip, embedded.frames)
-        await state.store.put_thumbnail(stored.model_id, stored.id, jpeg, stored.expires_at)
+    thumbnail = state.settings.store_thumbnails
+    stored = await core.enroll(state.store, entry, options.mode, embedded.frames, thumbnail)
     state.metrics.gallery_size.set(await state.store.count(state.meta.model_id))
     return stored

@@ -35,29 +35,6 @@ def scores(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.einsum("ij,j->i", rows, query)
 
 
-def unit_vector(vector: np.ndarray) -> np.ndarray:
-    """A float32 L2-normalised copy of `vector`; rejects what could never be compared."""
-    array = np.asarray(vector, dtype=np.float32)
-    if array.ndim != 1 or array.size == 0:
-        raise BadInput(f"a vector must be one-dimensional and non-empty, not of shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise BadInput("a vector must hold finite numbers only")
-    norm = float(np.linalg.norm(array.astype(np.float64)))
-    if norm == 0.0:
-        raise BadInput("a zero vector has no direction to compare")
-    return (array.astype(np.float64) / norm).astype(np.float32)
-
-
-def weighted_mean(old: np.ndarray, old_count: int, new: np.ndarray, new_count: int) -> np.ndarray:
-    """normalize(old * old_count + new * new_count), in float64 so the order of enrolments hardly
-    matters; a zero mean (exactly opposite vectors) stays zero rather than dividing by zero."""
-    total = old.astype(np.float64) * old_count + new.astype(np.float64) * new_count
-    norm = float(np.linalg.norm(total))
-    if norm > 0.0:
-        total /= norm
-    return total.astype(np.float32)
-
-
 class GalleryMatrix:
     """The rows of one model id: ids, vectors, metadata, and the index from id to row."""
 

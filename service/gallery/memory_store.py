@@ -12,36 +12,9 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from service.core.errors import Conflict
 from service.gallery.base import EnrollMode, Entry, Match, SearchFilters
-from service.gallery.matrix import GalleryMatrix, unit_vector, weighted_mean
-
-
-def merge_enrolment(old: Entry, new: Entry, now: float) -> Entry:
-    """An "add" enrolment of `new` onto the stored `old`: count-weighted mean of the vectors,
-    the new metadata where given, tags merged, `created` of the first enrolment."""
-    return Entry(
-        id=old.id,
-        model_id=old.model_id,
-        vector=weighted_mean(old.vector, old.count, new.vector, new.count),
-        camera=new.camera if new.camera is not None else old.camera,
-        label=new.label if new.label is not None else old.label,
-        timestamp=new.timestamp if new.timestamp is not None else old.timestamp,
-        tags={**old.tags, **new.tags},
-        created=old.created,
-        updated=now,
-        count=old.count + new.count,
-        expires_at=new.expires_at if new.expires_at is not None else old.expires_at,
-    )
-
-
-def fresh_entry(entry: Entry, now: float) -> Entry:
-    """What a "replace" enrolment stores: a normalised copy of `entry`, created and updated now."""
-    if entry.count < 1:
-        raise ValueError(f"an entry averages at least one embedding, not {entry.count}")
-    return dataclasses.replace(
-        entry, vector=unit_vector(entry.vector), tags=dict(entry.tags), created=now, updated=now
-    )
+from service.gallery.core import check_mode, enrolled, unit_vector
+from service.gallery.matrix import GalleryMatrix
 
 
 class MemoryStore:
@@ -137,9 +110,7 @@ class MemoryStore:
         """Nothing to release; the entries stay until the store is dropped."""
 
     def _add(self, entry: Entry, mode: EnrollMode, now: float) -> Entry:
-        if mode not in ("replace", "add"):
-            raise ValueError(f"unknown enrol mode {mode!r}")
-        new = fresh_entry(entry, now)
+        check_mode(mode)
         matrix = self._models.get(entry.model_id)
         if matrix is None:
             matrix = self._models[entry.model_id] = self._new_matrix()
@@ -148,11 +119,6 @@ class MemoryStore:
             # purging the whole matrix on every enrolment made bulk loading quadratic
             matrix.remove(entry.id)
             self._expired.setdefault(entry.model_id, []).append(entry.id)
-        old = matrix.get(entry.id) if mode == "add" else None
-        if old is not None and old.vector.shape != new.vector.shape:
-            raise Conflict(
-                f"vector of dimension {new.vector.size} for a gallery of dimension {old.vector.size}"
-            )
-        stored = new if old is None else merge_enrolment(old, new, now)
+        stored = enrolled(matrix.get(entry.id) if mode == "add" else None, entry, mode, now)
         matrix.upsert(stored)  # copies the vector in
         return dataclasses.replace(stored, vector=stored.vector.copy(), tags=dict(stored.tags))

@@ -22,7 +22,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.core.errors import Conflict, StoreUnavailable
 from service.gallery.base import EnrollMode, Entry, Match, SearchFilters
-from service.gallery.matrix import GalleryMatrix, unit_vector
+from service.gallery.core import check_mode, fresh_entry, unit_vector
+from service.gallery.matrix import GalleryMatrix
 
 STREAM_MAXLEN = 100_000  # approximate cap of each model's change stream
 # The change stream names ids; it keeps them no longer than this (a replica further behind reloads).
@@ -426,12 +427,10 @@ class RedisStore:
         self, entry: Entry, mode: EnrollMode, now: float, *, reply: bool
     ) -> tuple[list[str], list[str | bytes | int]]:
         """KEYS and ARGV of the enrol script for one entry."""
-        if mode not in ("replace", "add"):
-            raise ValueError(f"unknown enrol mode {mode!r}")
-        if entry.count < 1:
-            raise ValueError(f"an entry averages at least one embedding, not {entry.count}")
+        check_mode(mode)
+        entry = fresh_entry(entry, now)  # the "add" merge itself runs in _ENROLL, atomically
         keys = self._keys(entry.model_id)
-        vector = unit_vector(entry.vector).astype(_VECTOR_DTYPE).tobytes()
+        vector = entry.vector.astype(_VECTOR_DTYPE).tobytes()
         args: list[str | bytes | int] = [
             entry.id,
             mode,
