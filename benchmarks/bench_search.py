@@ -123,9 +123,10 @@ def clustered_vectors(n: int, dim: int, per_id: int = 10, noise: float = 0.8, se
 
 def filled(vectors: np.ndarray, **index_options: Any) -> Any:
     from service.gallery.base import Entry
-    from service.gallery.faiss_index import IndexedGalleryMatrix
+    from service.gallery.faiss_index import SearchIndex
+    from service.gallery.matrix import GalleryMatrix
 
-    matrix = IndexedGalleryMatrix(**index_options)
+    matrix = GalleryMatrix(SearchIndex(**index_options))
     for i in range(len(vectors)):
         matrix.upsert(Entry(f"e{i:08d}", "bench@0", vectors[i], camera="AB"[i % 2]))
     return matrix
@@ -152,12 +153,12 @@ def faiss_rows(size: int, kind: str, nprobes: tuple[int, ...], queries: int) -> 
         exact_times.append(time.perf_counter() - start)
     rss0 = proc_status()["VmRSS"]
     start = time.perf_counter()
-    matrix.build_index()
+    matrix.index.build()
     build_s = time.perf_counter() - start
     index_bytes = (proc_status()["VmRSS"] - rss0) / size
     rows = []
     for nprobe in nprobes:
-        matrix.nprobe = nprobe
+        matrix.index.nprobe = nprobe
         hits, times = 0, []
         for q, truth in zip(probes, exact, strict=True):
             start = time.perf_counter()
@@ -401,7 +402,7 @@ def main(argv: list[str] | None = None) -> None:
                     for r in index_rows
                 ],
                 caption=(
-                    "`service.gallery.faiss_index.IndexedGalleryMatrix` (same `search` as GalleryMatrix): "
+                    "`GalleryMatrix` with a `service.gallery.faiss_index.SearchIndex`: "
                     f"faiss IVF with 8-bit scalar-quantised vectors, {4} x k candidates re-scored exactly "
                     "from the float32 rows; recall@10 = overlap with the exact top 10 of the same matrix, "
                     "in-process, one query at a time. `random`: i.i.d. unit vectors, the worst case (no "

@@ -275,8 +275,8 @@ CHANGES = """## What the service does differently because of these figures
 - `service/inference/batcher.py`: the micro-batcher can fill a batch to the recent demand
   (`REID_BATCH_FILL_FRACTION`), so that closed-loop clients share one batch instead of taking turns
   in cohorts; off by default on the strength of section 2, to be tried on a GPU.
-- `service/gallery/faiss_index.py`: `IndexedGalleryMatrix`, the same interface as the brute-force
-  matrix with a faiss IVF-SQ8 index behind it (`pip install '.[index]'`, `REID_GALLERY_INDEX=ivf`),
+- `service/gallery/faiss_index.py`: `SearchIndex`, a faiss IVF-SQ8 index the brute-force matrix
+  is composed with (`pip install '.[index]'`, `REID_GALLERY_INDEX=ivf`),
   for galleries where a full scan no longer fits the latency budget: built in the background from
   500,000 entries (about where the exact scan passes 50 ms here), rebuilt as the gallery doubles,
   exact searches meanwhile; `hiredis` in the runtime dependencies for the replica's gallery load

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Literal
 
 from service.gallery.base import EnrollMode, Entry, GalleryStore, Match, SearchFilters
@@ -31,14 +30,14 @@ MatrixFactory = Callable[[], GalleryMatrix]
 def matrix_factory(
     index: Literal["exact", "ivf"] = "exact", *, min_rows: int = 500_000, nprobe: int = 128
 ) -> MatrixFactory:
-    """What each model's in-memory gallery is: the exact GalleryMatrix, or one that adds a faiss IVF
-    index from `min_rows` entries. Asking for `ivf` without faiss installed fails here, at start."""
+    """What each model's in-memory gallery is: the exact GalleryMatrix, or one composed with a faiss
+    IVF SearchIndex used from `min_rows` entries. Asking for `ivf` without faiss fails here, at start."""
     if index == "exact":
         return GalleryMatrix
-    from service.gallery.faiss_index import IndexedGalleryMatrix, require_faiss
+    from service.gallery.faiss_index import SearchIndex, require_faiss
 
     require_faiss()
-    return partial(IndexedGalleryMatrix, min_rows=min_rows, nprobe=nprobe)
+    return lambda: GalleryMatrix(SearchIndex(min_rows=min_rows, nprobe=nprobe))
 
 
 def open_store(

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import threading
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from service.core.errors import BadInput, Conflict
 from service.gallery.base import Entry, Match, SearchFilters
+
+if TYPE_CHECKING:
+    from service.gallery.faiss_index import SearchIndex
 
 _EMPTY = np.zeros(0, dtype=np.float32)
 _NO_CODE = -1  # camera/label code of an entry without one
@@ -36,12 +41,12 @@ def scores(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
 
 
 class GalleryMatrix:
-    """The rows of one model id: ids, vectors, metadata, and the index from id to row."""
+    """The rows of one model id: ids, vectors, metadata, and the index from id to row; searched
+    exactly, or through an approximate `SearchIndex` over these rows when given one."""
 
-    def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
+    def __init__(self, index: SearchIndex | None = None) -> None:
+        # Held by writes, and by an index's background build while it copies rows.
+        self.lock = threading.Lock()
         self._dim: int | None = None
         self._n = 0
         self._matrix = np.zeros((0, 0), dtype=np.float32)
@@ -55,6 +60,9 @@ class GalleryMatrix:
         self._camera_codes: dict[str, int] = {}
         self._label_codes: dict[str, int] = {}
         self._sorted_ids: list[str] | None = None  # cache for paging, dropped on insert/remove
+        self.index = index
+        if index is not None:
+            index.attach(self)
 
     def __len__(self) -> int:
         return self._n
@@ -69,8 +77,8 @@ class GalleryMatrix:
 
     @property
     def approximate(self) -> bool:
-        """Whether searches may miss some of the exact top k (an index answers them); never here."""
-        return False
+        """Whether searches may miss some of the exact top k (an index answers them)."""
+        return self.index is not None and self.index.indexed
 
     @property
     def ids(self) -> list[str]:
@@ -81,8 +89,42 @@ class GalleryMatrix:
         row = self._row.get(entry_id)
         return None if row is None else self._entry(row)
 
+    def row_of(self, entry_id: str) -> int | None:
+        return self._row.get(entry_id)
+
+    def rows(self, start: int, stop: int) -> tuple[np.ndarray, list[str]]:
+        """A copy of the vectors of rows start..stop and their ids (hold `lock` across threads)."""
+        stop = min(stop, self._n)
+        return self._matrix[start:stop].copy(), self._ids[start:stop]
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """A copy of the vectors of these rows."""
+        return self._matrix[rows]
+
     def upsert(self, entry: Entry) -> None:
         """Insert or overwrite `entry`; its vector must already be L2-normalised (it is copied)."""
+        if self.index is not None:
+            self.index.sync()
+        with self.lock:
+            self._upsert(entry)
+            if self.index is not None:
+                self.index.written(entry.id)
+        if self.index is not None:
+            self.index.grown()
+
+    def remove(self, entry_id: str) -> bool:
+        """Drop one entry by moving the last row into its place; True when it was there."""
+        if self.index is None:
+            return self._remove(entry_id)
+        self.index.sync()
+        with self.lock:
+            moved = self._ids[-1] if entry_id in self._row else None
+            removed = self._remove(entry_id)
+            if removed:
+                self.index.removed(entry_id, moved)
+        return removed
+
+    def _upsert(self, entry: Entry) -> None:
         vector = np.asarray(entry.vector, dtype=np.float32)
         if vector.ndim != 1 or vector.size == 0:
             raise BadInput(f"a vector must be one-dimensional and non-empty, not of shape {vector.shape}")
@@ -111,8 +153,7 @@ class GalleryMatrix:
         self._expires[row] = np.inf if entry.expires_at is None else entry.expires_at
         self._meta[row] = dataclasses.replace(entry, vector=_EMPTY, tags=dict(entry.tags))
 
-    def remove(self, entry_id: str) -> bool:
-        """Drop one entry by moving the last row into its place; True when it was there."""
+    def _remove(self, entry_id: str) -> bool:
         row = self._row.pop(entry_id, None)
         if row is None:
             return False
@@ -150,10 +191,6 @@ class GalleryMatrix:
             self.remove(entry_id)
         return gone
 
-    def clear(self) -> None:
-        """Forget every row and the dimension (a cleared model may come back with any vectors)."""
-        self._reset()
-
     def page(self, offset: int, limit: int) -> list[Entry]:
         """Entries ordered by id; the sorted order is cached until the next insert or removal."""
         if self._sorted_ids is None:
@@ -164,7 +201,28 @@ class GalleryMatrix:
 
     def search(self, query: np.ndarray, k: int, filters: SearchFilters | None = None) -> list[Match]:
         """The k rows most similar to `query` (L2-normalised, float32) that pass the filters, best
-        first; equal similarities are ordered by id so the answer does not depend on row order.
+        first: from the index's candidates, re-scored exactly, when it has enough that pass;
+        otherwise `search_exact`."""
+        if self.index is None or k <= 0:
+            return self.search_exact(query, k, filters)
+        self.index.sync()
+        self.index.grown()
+        query = np.asarray(query, dtype=np.float32)
+        filters = filters or SearchFilters()
+        rows = self.index.candidates(query, k, filtered=filters != SearchFilters())
+        if rows is None or rows.size == 0:
+            return self.search_exact(query, k, filters)
+        similarity = self._matrix[rows] @ query  # exact float32 similarities of the candidates
+        mask = self._mask(similarity, filters, rows)
+        if mask is not None:
+            rows, similarity = rows[mask], similarity[mask]
+        if rows.size < k:  # the index saw too few that pass: the exact answer is cheap to be sure of
+            return self.search_exact(query, k, filters)
+        return self._ranked(rows, similarity, k)
+
+    def search_exact(self, query: np.ndarray, k: int, filters: SearchFilters | None = None) -> list[Match]:
+        """Every row scored: equal similarities are ordered by id so the answer does not depend on
+        row order.
 
         One float32 matrix-vector product (`scores`) gives the score vector, the only temporary of
         the gallery's size; filtering and the top-k selection then run block by block over it (see
