@@ -44,6 +44,19 @@ def rss_mb(pid: int | str = "self") -> float | None:
     return None
 
 
+def drop_namespace(redis_url: str, namespace: str) -> None:
+    """Delete every Redis key of a service's namespace (`REID_REDIS_NAMESPACE`) after a run."""
+    import redis  # a dependency of the service itself
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def status_of(port: int, path: str, timeout: float = 2.0) -> int | None:
     """The HTTP status of GET `path`, or None when nothing answers."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)

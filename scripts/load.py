@@ -40,7 +40,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a script from anywhere: the dev harness is in the repository
 
-from devtools.harness import ServiceProcess, rss_mb  # noqa: E402
+from devtools.harness import ServiceProcess, drop_namespace, rss_mb  # noqa: E402
 from devtools.stats import percentile  # noqa: E402
 from devtools.synthetic import frames_files, person_frames  # noqa: E402
 
@@ -95,15 +95,7 @@ def spawn(args: argparse.Namespace) -> Spawned:
 def stop(spawned: Spawned, redis_url: str | None) -> None:
     spawned.service.stop(timeout_s=30)
     if redis_url and spawned.namespace:
-        import redis  # the service's own dependency
-
-        client = redis.Redis.from_url(redis_url)
-        try:
-            keys = list(client.scan_iter(match=f"{spawned.namespace}:*", count=1000))
-            if keys:
-                client.delete(*keys)
-        finally:
-            client.close()
+        drop_namespace(redis_url, spawned.namespace)
 
 
 # ------------------------------------------------------------------------------------------- the load

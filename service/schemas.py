@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from pydantic.json_schema import SkipJsonSchema
 
 from reid_contract import ModelMetadata
+from service.audit.base import AuditEvent
 from service.gallery.base import Entry, Match
 
 
@@ -275,6 +276,18 @@ class AuditRecord(BaseModel):
     model_id: str
     ids: list[str] = Field(description="gallery ids touched: enrolled, deleted, or returned by a match")
     results: int
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> AuditRecord:
+        return cls(
+            event_id=event.event_id,
+            time=event.time,
+            action=event.action,
+            actor=event.actor,
+            model_id=event.model_id,
+            ids=list(event.ids),
+            results=event.results,
+        )
 
 
 class AuditPage(BaseModel):

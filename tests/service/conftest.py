@@ -17,7 +17,7 @@ import redis
 import torch
 from nets import export_for_tests, trained_like
 
-from devtools.harness import LiveServer, ServerFactory
+from devtools.harness import LiveServer, ServerFactory, drop_namespace
 from model_export.config import TrainConfig
 from model_export.engine.checkpoint import build_model
 from model_export.export.onnx import as_float_frames
@@ -87,13 +87,7 @@ def namespace(redis_url: str) -> Iterator[str]:
     """A namespace of this test alone, whose keys are all deleted afterwards."""
     name = f"test-reid-{uuid.uuid4().hex}"
     yield name
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{name}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    drop_namespace(redis_url, name)
 
 
 @pytest.fixture

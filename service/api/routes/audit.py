@@ -31,16 +31,5 @@ async def read_audit(
         action=action, entry_id=entry_id, time_from=time_from, time_to=time_to, before=before, limit=limit
     )
     events = await state.audit.query(query)
-    items = [
-        AuditRecord(
-            event_id=e.event_id,
-            time=e.time,
-            action=e.action,
-            actor=e.actor,
-            model_id=e.model_id,
-            ids=list(e.ids),
-            results=e.results,
-        )
-        for e in events
-    ]
+    items = [AuditRecord.of(e) for e in events]
     return AuditPage(items=items, next=items[-1].event_id if len(items) == limit else None)

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from devtools.craft import encode, png_declaring, tar_link, tar_of, zip_of
 from service.core.errors import BadInput, ServiceError, TooLarge, UnsupportedMedia
 from service.media import decode as decode_module
 from service.media.decode import (
@@ -37,57 +38,14 @@ def solid(height: int, width: int, bgr: tuple[int, int, int]) -> np.ndarray:
     return np.full((height, width, 3), bgr, dtype=np.uint8)
 
 
-def encode(ext: str, image: np.ndarray, params: list[int] | None = None) -> bytes:
-    ok, buf = cv2.imencode(ext, image, params or [])
-    assert ok
-    return buf.tobytes()
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-
 def png_bomb(width: int, height: int) -> bytes:
     """A valid IHDR declaring a huge size and a tiny IDAT: refused from the header alone."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
-    )
+    return png_declaring(width, height, zlib.compress(b"\x00" * 64))
 
 
 def grey_png(value: int, shape: tuple[int, int] = (4, 6)) -> bytes:
     """A (height, width) grey PNG whose value identifies it after decoding."""
     return encode(".png", np.full(shape, value, dtype=np.uint8))
-
-
-def make_zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(zipfile.ZipInfo(name), data)
-    return buf.getvalue()
-
-
-def make_tar(members: list[tarfile.TarInfo | tuple[str, bytes]], mode: str = "w") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode) as archive:  # type: ignore[call-overload]
-        for member in members:
-            if isinstance(member, tarfile.TarInfo):
-                archive.addfile(member)
-            else:
-                name, data = member
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                archive.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def link(name: str, kind: bytes, target: str) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = target
-    return info
 
 
 def write_video(path: Path, fourcc: str, frames: int, bgr: tuple[int, int, int], size=(32, 24)) -> bytes:
@@ -180,7 +138,7 @@ def test_text_named_jpg_is_unsupported_media() -> None:
 
 def test_archive_sent_as_a_frame_is_unsupported_media() -> None:
     with pytest.raises(UnsupportedMedia, match=r"a zip file"):
-        decode_images([Upload("a.png", make_zip({"a.png": grey_png(1)}))], LIMITS)
+        decode_images([Upload("a.png", zip_of({"a.png": grey_png(1)}))], LIMITS)
 
 
 @pytest.mark.parametrize("cut", [2, 10, 200])
@@ -266,7 +224,7 @@ def test_total_upload_bytes_are_limited() -> None:
 
 
 def test_zip_decodes_images_in_natural_order_skipping_junk() -> None:
-    data = make_zip(
+    data = zip_of(
         {
             "clip/": b"",
             "clip/f10.png": grey_png(10),
@@ -290,12 +248,12 @@ def test_tar_and_tar_gz_decode() -> None:
         ("./b/f1.bmp", bmp),
     ]
     for mode, name in (("w", "x.tar"), ("w:gz", "x.tgz")):
-        frames = decode_upload("archive", [Upload(name, make_tar(members, mode))], LIMITS)
+        frames = decode_upload("archive", [Upload(name, tar_of(members, mode))], LIMITS)
         assert [int(f[0, 0, 0]) for f in frames] == [1, 2, 10]
 
 
 def test_archive_kind_comes_from_the_bytes_not_the_name() -> None:
-    frames = decode_archive(Upload("frames.tar", make_zip({"a.png": grey_png(7)})), LIMITS)
+    frames = decode_archive(Upload("frames.tar", zip_of({"a.png": grey_png(7)})), LIMITS)
     assert int(frames[0][0, 0, 0]) == 7
 
 
@@ -311,7 +269,7 @@ def test_archive_kind_comes_from_the_bytes_not_the_name() -> None:
     ],
 )
 def test_zip_member_escaping_the_archive_is_refused(name: str, why: str) -> None:
-    data = make_zip({"good.png": grey_png(1), name: grey_png(2)})
+    data = zip_of({"good.png": grey_png(1), name: grey_png(2)})
     with pytest.raises(BadInput) as err:
         decode_archive(Upload("evil.zip", data), LIMITS)
     assert why in err.value.message
@@ -319,7 +277,7 @@ def test_zip_member_escaping_the_archive_is_refused(name: str, why: str) -> None
 
 
 def test_tar_member_escaping_the_archive_is_refused() -> None:
-    data = make_tar([("good.png", grey_png(1)), ("../evil.jpg", grey_png(2))])
+    data = tar_of([("good.png", grey_png(1)), ("../evil.jpg", grey_png(2))])
     with pytest.raises(BadInput, match=r"member '../evil.jpg': path leaves the archive"):
         decode_archive(Upload("evil.tar", data), LIMITS)
 
@@ -327,14 +285,14 @@ def test_tar_member_escaping_the_archive_is_refused() -> None:
 @pytest.mark.parametrize(
     ("member", "why"),
     [
-        (link("passwd.jpg", tarfile.SYMTYPE, "/etc/passwd"), "is a link"),
-        (link("hard.jpg", tarfile.LNKTYPE, "good.png"), "is a link"),
-        (link("tty.jpg", tarfile.CHRTYPE, ""), "device or special file"),
-        (link("fifo.jpg", tarfile.FIFOTYPE, ""), "device or special file"),
+        (tar_link("passwd.jpg", tarfile.SYMTYPE, "/etc/passwd"), "is a link"),
+        (tar_link("hard.jpg", tarfile.LNKTYPE, "good.png"), "is a link"),
+        (tar_link("tty.jpg", tarfile.CHRTYPE, ""), "device or special file"),
+        (tar_link("fifo.jpg", tarfile.FIFOTYPE, ""), "device or special file"),
     ],
 )
 def test_tar_links_and_devices_are_refused(member: tarfile.TarInfo, why: str) -> None:
-    data = make_tar([("good.png", grey_png(1)), member])
+    data = tar_of([("good.png", grey_png(1)), member])
     with pytest.raises(BadInput, match=why) as err:
         decode_archive(Upload("links.tar", data), LIMITS)
     assert repr(member.name) in err.value.message
@@ -392,16 +350,16 @@ def test_too_many_members_is_too_large() -> None:
     limits = MediaLimits(max_bytes=1 << 20, max_frames=10, max_frame_pixels=10**6, max_archive_members=5)
     names = [f"n{i}.txt" for i in range(6)]
     with pytest.raises(TooLarge, match=r"more than 5 members"):
-        decode_archive(Upload("many.zip", make_zip(dict.fromkeys(names, b"x"))), limits)
+        decode_archive(Upload("many.zip", zip_of(dict.fromkeys(names, b"x"))), limits)
     with pytest.raises(TooLarge, match=r"more than 5 members"):
-        decode_archive(Upload("many.tar", make_tar([(n, b"x") for n in names])), limits)
-    frames = decode_archive(Upload("ok.zip", make_zip({f"{i}.png": grey_png(i) for i in range(5)})), limits)
+        decode_archive(Upload("many.tar", tar_of([(n, b"x") for n in names])), limits)
+    frames = decode_archive(Upload("ok.zip", zip_of({f"{i}.png": grey_png(i) for i in range(5)})), limits)
     assert len(frames) == 5
 
 
 def test_too_many_members_is_found_when_the_end_record_lies() -> None:
     limits = MediaLimits(max_bytes=1 << 20, max_frames=10, max_frame_pixels=10**6, max_archive_members=5)
-    data = bytearray(make_zip({f"n{i}.txt": b"x" for i in range(50)}))
+    data = bytearray(zip_of({f"n{i}.txt": b"x" for i in range(50)}))
     end = data.rfind(b"PK\x05\x06")
     data[end + 8 : end + 12] = struct.pack("<HH", 2, 2)  # claims 2 entries
     with pytest.raises(TooLarge, match=r"more than 5 members"):
@@ -410,26 +368,26 @@ def test_too_many_members_is_found_when_the_end_record_lies() -> None:
 
 def test_too_many_images_in_archive_is_too_large() -> None:
     limits = MediaLimits(max_bytes=1 << 20, max_frames=3, max_frame_pixels=10**6, max_archive_members=50)
-    data = make_zip({f"{i}.png": b"never decoded" for i in range(4)})
+    data = zip_of({f"{i}.png": b"never decoded" for i in range(4)})
     with pytest.raises(TooLarge, match=r"4 images, over the limit of 3 frames"):
         decode_archive(Upload("many.zip", data), limits)
 
 
 def test_archive_without_images_is_bad_input() -> None:
-    data = make_zip({"readme.txt": b"hello", "dir/": b"", "__MACOSX/._a.png": b"junk"})
+    data = zip_of({"readme.txt": b"hello", "dir/": b"", "__MACOSX/._a.png": b"junk"})
     with pytest.raises(BadInput, match=r"archive holds no images"):
         decode_archive(Upload("empty.zip", data), LIMITS)
     with pytest.raises(BadInput, match=r"archive holds no images"):
-        decode_archive(Upload("empty.zip", make_zip({})), LIMITS)
+        decode_archive(Upload("empty.zip", zip_of({})), LIMITS)
 
 
 def test_bad_image_member_is_named() -> None:
-    data = make_zip({"a.png": grey_png(1), "sub/b.png": b"text, not an image"})
+    data = zip_of({"a.png": grey_png(1), "sub/b.png": b"text, not an image"})
     with pytest.raises(UnsupportedMedia, match=r"archive 'x.zip' member 'sub/b.png': not a JPEG"):
         decode_archive(Upload("x.zip", data), LIMITS)
     truncated = encode(".jpg", solid(8, 8, RED_BGR))[:-20]
     with pytest.raises(BadInput, match=r"member 'c.jpg': truncated JPEG"):
-        decode_archive(Upload("x.tar", make_tar([("c.jpg", truncated)])), LIMITS)
+        decode_archive(Upload("x.tar", tar_of([("c.jpg", truncated)])), LIMITS)
 
 
 @pytest.mark.parametrize(
@@ -438,7 +396,7 @@ def test_bad_image_member_is_named() -> None:
         (b"", BadInput),
         (b"random bytes, not an archive", UnsupportedMedia),
         (gzip.compress(b"a gzip of plain text, no tar inside"), UnsupportedMedia),
-        (gzip.compress(make_tar([("a.png", np.random.default_rng(5).bytes(4096))]))[:-100], BadInput),
+        (gzip.compress(tar_of([("a.png", np.random.default_rng(5).bytes(4096))]))[:-100], BadInput),
     ],
     ids=["empty", "random", "gzip-of-text", "truncated-tgz"],
 )
@@ -449,14 +407,14 @@ def test_unusable_archives(data: bytes, error: type[ServiceError]) -> None:
 
 
 def test_truncated_zip_is_bad_input() -> None:
-    data = make_zip({"a.png": grey_png(1), "b.png": grey_png(2)})
+    data = zip_of({"a.png": grey_png(1), "b.png": grey_png(2)})
     for keep in (len(data) - 10, len(data) // 2, 30):
         with pytest.raises(BadInput, match=r"'t.zip'"):
             decode_archive(Upload("t.zip", data[:keep]), LIMITS)
 
 
 def test_only_one_archive_or_video_per_request() -> None:
-    one = make_zip({"a.png": grey_png(1)})
+    one = zip_of({"a.png": grey_png(1)})
     with pytest.raises(BadInput, match=r"exactly one archive"):
         decode_upload("archive", [Upload("a.zip", one), Upload("b.zip", one)], LIMITS)
 

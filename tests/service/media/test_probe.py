@@ -13,29 +13,14 @@ import cv2
 import numpy as np
 import pytest
 
+from devtools.craft import encode, png_declaring
 from service.core.errors import BadInput
 from service.media.probe import image_size, sniff
 
 
-def encode(ext: str, image: np.ndarray, params: list[int] | None = None) -> bytes:
-    ok, buf = cv2.imencode(ext, image, params or [])
-    assert ok
-    return buf.tobytes()
-
-
-def png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose IHDR declares any size, with a tiny IDAT: the shape of a decompression bomb."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", ihdr)
-        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 16))
-        + png_chunk(b"IEND", b"")
-    )
+    return png_declaring(width, height, zlib.compress(b"\x00" * 16))
 
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)  # height 40, width 50

@@ -27,6 +27,8 @@ import cv2
 import httpx
 import numpy as np
 
+from devtools.craft import png_declaring, tar_link, tar_of, zip_of
+
 DIM = 64  # the tiny test model's embedding size
 MiB = 1024 * 1024
 
@@ -82,20 +84,15 @@ def png(image: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def _chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-
-def png_declaring(width: int, height: int, idat: bytes) -> bytes:
+def grey_png_declaring(width: int, height: int, idat: bytes) -> bytes:
     """A grey 8-bit PNG with the given IHDR size and IDAT stream."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+    return png_declaring(width, height, idat, colour_type=0)
 
 
 @cache
 def png_bomb() -> bytes:
     """Decompression bomb: 100 000 x 100 000 pixels (10 GB once decoded) declared in ~100 bytes."""
-    return png_declaring(100_000, 100_000, zlib.compress(b"\x00" * 1024))
+    return grey_png_declaring(100_000, 100_000, zlib.compress(b"\x00" * 1024))
 
 
 @cache
@@ -106,7 +103,7 @@ def png_10000() -> bytes:
     compressor = zlib.compressobj(9)
     row = b"\x00" * (width + 1)  # filter byte + one byte per pixel
     idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-    return png_declaring(width, height, idat)
+    return grey_png_declaring(width, height, idat)
 
 
 def bmp_declaring(width: int, height: int) -> bytes:
@@ -133,14 +130,6 @@ def mp4(frames: int = 8) -> bytes:
 
 
 # --------------------------------------------------------------------------------------- archives
-
-
-def zip_of(members: dict[str, bytes], method: int = zipfile.ZIP_STORED) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", method) as archive:
-        for name, data in members.items():
-            archive.writestr(zipfile.ZipInfo(name), data, compress_type=method)
-    return buf.getvalue()
 
 
 @cache
@@ -178,26 +167,6 @@ def gzip_bomb() -> bytes:
 def zlib_gzip(data: bytes) -> bytes:
     compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: gzip framing
     return compressor.compress(data) + compressor.flush()
-
-
-def tar_of(members: list[tarfile.TarInfo | tuple[str, bytes]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as archive:
-        for member in members:
-            if isinstance(member, tarfile.TarInfo):
-                archive.addfile(member)
-            else:
-                info = tarfile.TarInfo(member[0])
-                info.size = len(member[1])
-                archive.addfile(info, io.BytesIO(member[1]))
-    return buf.getvalue()
-
-
-def tar_link(name: str, kind: bytes, target: str) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = target
-    return info
 
 
 # --------------------------------------------------------------------------------------- requests
