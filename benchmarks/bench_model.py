@@ -14,6 +14,7 @@ import logging
 import time
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -220,24 +221,60 @@ def matmul_gflops(n: int, repeats: int) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------ main
 
 
+@dataclass
+class Run:
+    """What every step of the model benchmark shares."""
+
+    quick: bool
+    repeats: int
+    cores: int
+    served: ModelSession
+    inputs: dict[int, np.ndarray]
+    section: Section
+
+    @property
+    def meta(self) -> Any:
+        return self.served.metadata
+
+
 def main(argv: list[str] | None = None) -> None:
     args = base_parser(__doc__.splitlines()[0]).parse_args(argv)
-    repeats = 2 if args.quick else 9
     cores = usable_cores()
+    served = ModelSession(DEFAULT_MODEL, providers=["CPUExecutionProvider"])
+    frames = decoded_tracklets(max(BATCHES), served.metadata.height, served.metadata.width)
+    section = Section("model", "1. The model: ONNX Runtime, PyTorch eager, the arithmetic limit, variants")
+    section.data["cores"] = cores
+    run = Run(
+        quick=args.quick,
+        repeats=2 if args.quick else 9,
+        cores=cores,
+        served=served,
+        inputs={b: np.ascontiguousarray(frames[:b]) for b in BATCHES},
+        section=section,
+    )
+    engine_fps = engines(run)
+    arithmetic(run, engine_fps)
+    variants(run)
+    section.data["batch_speedup"] = engine_fps[8]["ort"] / engine_fps[1]["ort"]
+    section.emit(args.out)
+
+
+def engines(run: Run) -> dict[int, dict[str, float]]:
+    """Frames per second of ONNX Runtime (as the service runs it) and PyTorch eager, by batch."""
     import torch
 
-    torch.set_num_threads(cores)
     from model_export.engine.checkpoint import load_model
     from model_export.export.onnx import as_float_frames
 
-    served = ModelSession(DEFAULT_MODEL, providers=["CPUExecutionProvider"])
-    meta = served.metadata
-    frames = decoded_tracklets(max(BATCHES), meta.height, meta.width)
-    inputs = {b: np.ascontiguousarray(frames[:b]) for b in BATCHES}
-    section = Section("model", "1. The model: ONNX Runtime, PyTorch eager, the arithmetic limit, variants")
-    section.data["cores"] = cores
-
-    # --- engines --------------------------------------------------------------------------------
+    torch.set_num_threads(run.cores)
+    section, served, meta, inputs, repeats, cores = (
+        run.section,
+        run.served,
+        run.meta,
+        run.inputs,
+        run.repeats,
+        run.cores,
+    )
     net, _ = load_model(CHECKPOINT)
 
     def eager(x: np.ndarray) -> Any:
@@ -250,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     engine_fps: dict[int, dict[str, float]] = {}
     for b in BATCHES:
-        eager_repeats = 1 if args.quick and b > 1 else max(3, repeats // 2) if b > 1 else repeats
+        eager_repeats = 1 if run.quick and b > 1 else max(3, repeats // 2) if b > 1 else repeats
         times = interleaved(
             {"ort": lambda x=inputs[b]: served.run(x), "eager": eager(inputs[b])}, eager_repeats
         )
@@ -286,8 +323,12 @@ def main(argv: list[str] | None = None) -> None:
             "`inference_mode`). Medians of interleaved calls."
         ),
     )
+    return engine_fps
 
-    # --- arithmetic -----------------------------------------------------------------------------
+
+def arithmetic(run: Run, engine_fps: dict[int, dict[str, float]]) -> None:
+    """How close inference is to the machine's arithmetic limit (FLOPs per frame, matmul GFLOP/s)."""
+    section, repeats = run.section, run.repeats
     total_flops, by_module = flops_per_frame()
     gflops = matmul_gflops(2048, repeats)
     best_name, best = max(gflops.items(), key=lambda kv: kv[1])
@@ -314,7 +355,10 @@ def main(argv: list[str] | None = None) -> None:
         caption="How close inference is to the arithmetic limit of this machine.",
     )
 
-    # --- variants -------------------------------------------------------------------------------
+
+def variants(run: Run) -> None:
+    """ONNX Runtime options and quantised or fp16 files: speed, agreement and rank-1."""
+    section, served, meta, inputs, repeats = run.section, run.served, run.meta, run.inputs, run.repeats
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     level = ort.GraphOptimizationLevel
     variants: dict[str, tuple[str, Path, dict[str, Any]]] = {
@@ -333,10 +377,10 @@ def main(argv: list[str] | None = None) -> None:
             {"no_mem_pattern": True, "no_arena": True},
         ),
     }
-    if args.quick:  # the options that matter most, no quantised files
+    if run.quick:  # the options that matter most, no quantised files
         variants = {k: v for k, v in variants.items() if k in ("service", "defaults", "1-thread", "spin-off")}
     built: dict[str, str] = {}
-    if not args.quick:
+    if not run.quick:
         started = time.perf_counter()
         variants["int8-dynamic"] = (
             "int8, dynamic quantisation (`quantize_dynamic`, ConvInteger/MatMulInteger)",
@@ -356,7 +400,7 @@ def main(argv: list[str] | None = None) -> None:
                 path,
                 {},
             )
-    if FP16_MODEL.exists() and not args.quick:
+    if FP16_MODEL.exists() and not run.quick:
         variants["fp16"] = ("fp16 export (`model_export export --precision fp16`)", FP16_MODEL, {})
     for _what, path, _config in variants.values():
         if path != DEFAULT_MODEL:
@@ -384,11 +428,11 @@ def main(argv: list[str] | None = None) -> None:
             fps[name][b] = b * T / median(ts)
     reference = served.run(inputs[8])
     accuracy: dict[str, float | None] = {}
-    base_rank1 = None if args.quick else rank1(DEFAULT_MODEL)
+    base_rank1 = None if run.quick else rank1(DEFAULT_MODEL)
     for name, (_, path, _) in variants.items():
         if path == DEFAULT_MODEL:
             accuracy[name] = base_rank1
-        elif not args.quick:
+        elif not run.quick:
             accuracy[name] = rank1(path)
     rows = []
     for name, (what, path, _) in variants.items():
@@ -396,7 +440,7 @@ def main(argv: list[str] | None = None) -> None:
         speed = fps[name][8] / fps["service"][8]
         r1 = accuracy.get(name)
         if r1 is None or base_rank1 is None:
-            verdict = "not measured (--quick)" if args.quick and path != DEFAULT_MODEL else "same weights"
+            verdict = "not measured (--quick)" if run.quick and path != DEFAULT_MODEL else "same weights"
         else:
             within = base_rank1 - r1 <= ACCURACY_BUDGET + 1e-9
             verdict = (
@@ -435,8 +479,6 @@ def main(argv: list[str] | None = None) -> None:
             "on each file; the budget is 1 point below the fp32 file."
         ),
     )
-    section.data["batch_speedup"] = engine_fps[8]["ort"] / engine_fps[1]["ort"]
-    section.emit(args.out)
 
 
 if __name__ == "__main__":

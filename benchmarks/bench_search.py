@@ -250,14 +250,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-redis", action="store_true")
     parser.add_argument("--no-faiss", action="store_true")
     args = parser.parse_args(argv)
-    sizes = (1_000, 10_000, 100_000) if args.quick else (1_000, 10_000, 100_000, 1_000_000)
     section = Section("search", "3. Gallery search: /match, memory per entry, Redis enrolment, an index")
+    results = match_over_http(section, args.quick)
+    if not args.no_redis:
+        redis_enrolment(section, args.quick)
+    if not args.no_faiss:
+        index_in_process(section, args.quick)
+        index_through_the_service(section, args.quick, results)
+    section.emit(args.out)
 
-    # --- /match over HTTP -----------------------------------------------------------------------
+
+def match_over_http(section: Section, quick: bool) -> list[dict[str, Any]]:
+    """/match over HTTP at each gallery size, against the floor of one matrix-vector product."""
+    sizes = (1_000, 10_000, 100_000) if quick else (1_000, 10_000, 100_000, 1_000_000)
     results = []
     for size in sizes:
-        measure_s = (2.0 if size < 1_000_000 else 6.0) if args.quick else (4.0 if size < 1_000_000 else 12.0)
-        results.append(http_search(size, measure_s, 10 if args.quick else 30))
+        measure_s = (2.0 if size < 1_000_000 else 6.0) if quick else (4.0 if size < 1_000_000 else 12.0)
+        results.append(http_search(size, measure_s, 10 if quick else 30))
         print(results[-1], flush=True)
     section.data["match"] = results
     dim = results[0]["dim"]
@@ -324,132 +333,137 @@ def main(argv: list[str] | None = None) -> None:
         f"{50e6 / per_entry_ns / 1e6:.1f}M entries, beyond which brute force is no longer good enough "
         "for interactive matching and the index below is the answer."
     )
+    return results
 
-    # --- Redis ----------------------------------------------------------------------------------
-    if not args.no_redis:
-        try:
-            redis_stats = asyncio.run(redis_enroll(5_000 if args.quick else 20_000))
-        except OSError as exc:
-            section.text(f"Redis enrolment not measured: no Redis at {REDIS_URL} ({exc}).")
-        else:
-            section.data["redis"] = redis_stats
-            best = max(redis_stats[p]["enroll_per_s"] for p in ("hiredis", "python"))
-            section.table(
-                ["reply parser", "enroll embeddings/s (pipelined)", "replica load entries/s"],
-                [
-                    [p, fmt(redis_stats[p]["enroll_per_s"], 0), fmt(redis_stats[p]["load_per_s"], 0)]
-                    for p in ("hiredis", "python")
-                ],
-                caption=(
-                    f"`RedisStore.enroll_many` of {redis_stats['count']:,} embeddings (D = 512, Lua "
-                    "script per "
-                    f"entry, {1000} per pipelined round trip) into a throwaway namespace, then a fresh "
-                    f"replica's full load (`count`, which reloads the matrix from Redis); medians of 2 "
-                    f"rounds, parsers alternating; {redis_stats['keys_deleted']:,} keys deleted afterwards. "
-                    f"Local Redis on 127.0.0.1."
-                ),
-            )
-            section.text(
-                f"**Target (>= {TARGET_ENROLL:,} embeddings/s into Redis): "
-                f"{'met' if best >= TARGET_ENROLL else 'missed'}** — {best:,.0f}/s."
-            )
 
-    # --- faiss ----------------------------------------------------------------------------------
-    if not args.no_faiss:
-        try:
-            import faiss  # noqa: F401
-        except ImportError:
-            section.text("faiss not installed (`pip install .[index]`): the index rows are missing.")
-        else:
-            plan = (
-                [(100_000, "random"), (100_000, "clustered")]
-                if args.quick
-                else [(100_000, "random"), (100_000, "clustered"), (1_000_000, "clustered")]
-            )
-            nprobes = (8, 32) if args.quick else (4, 16, 64, 128, 256)
-            index_rows = []
-            for size, kind in plan:
-                index_rows += faiss_rows(size, kind, nprobes, 50 if args.quick else 200)
-            section.data["faiss"] = index_rows
-            section.table(
-                [
-                    "entries",
-                    "vectors",
-                    "lists",
-                    "nprobe",
-                    "recall@10",
-                    "p50 ms",
-                    "p99 ms",
-                    "brute force p50 ms",
-                    "speed-up",
-                    "build s",
-                    "index bytes/entry",
-                ],
-                [
-                    [
-                        fmt(r["size"]),
-                        r["data"],
-                        r["nlist"],
-                        r["nprobe"],
-                        f"{r['recall_at_10']:.3f}",
-                        fmt(r["p50_ms"], 2),
-                        fmt(r["p99_ms"], 2),
-                        fmt(r["exact_p50_ms"], 1),
-                        f"{r['exact_p50_ms'] / r['p50_ms']:.0f}x",
-                        fmt(r["build_s"], 0),
-                        fmt(r["index_bytes_per_entry"], 0),
-                    ]
-                    for r in index_rows
-                ],
-                caption=(
-                    "`GalleryMatrix` with a `service.gallery.faiss_index.SearchIndex`: "
-                    f"faiss IVF with 8-bit scalar-quantised vectors, {4} x k candidates re-scored exactly "
-                    "from the float32 rows; recall@10 = overlap with the exact top 10 of the same matrix, "
-                    "in-process, one query at a time. `random`: i.i.d. unit vectors, the worst case (no "
-                    "structure to exploit: every neighbour is almost as far as any other). `clustered`: "
-                    "10 noisy views per identity, queries are fresh views (the shape of re-id data)."
-                ),
-            )
-        # --- the same, through the service ---------------------------------------------------------
-        served = [http_indexed_search(1_000_000, 6.0 if args.quick else 12.0)]
-        section.data["served_index"] = served
-        exact = {r["size"]: r for r in results}
+def redis_enrolment(section: Section, quick: bool) -> None:
+    """Embeddings enrolled into Redis per second, and a replica's load, by reply parser."""
+    try:
+        redis_stats = asyncio.run(redis_enroll(5_000 if quick else 20_000))
+    except OSError as exc:
+        section.text(f"Redis enrolment not measured: no Redis at {REDIS_URL} ({exc}).")
+    else:
+        section.data["redis"] = redis_stats
+        best = max(redis_stats[p]["enroll_per_s"] for p in ("hiredis", "python"))
         section.table(
+            ["reply parser", "enroll embeddings/s (pipelined)", "replica load entries/s"],
             [
-                "entries",
-                "searches on",
-                "lists",
-                "/match p50 ms",
-                "/match p99 ms",
-                "exact /match p50 ms",
-                "speed-up",
-                "load + build s",
-                "bytes per entry",
-                "queries",
-            ],
-            [
-                [
-                    fmt(r["size"]),
-                    "the index" if r["indexed"] else "brute force (index not built)",
-                    r["lists"],
-                    fmt(r["p50_ms"], 2),
-                    fmt(r["p99_ms"], 2),
-                    fmt(exact[r["size"]]["p50_ms"], 2) if r["size"] in exact else "-",
-                    f"{exact[r['size']]['p50_ms'] / r['p50_ms']:.0f}x" if r["size"] in exact else "-",
-                    fmt(r["settle_s"], 0),
-                    fmt(r["bytes_per_entry"], 0),
-                    r["queries"],
-                ]
-                for r in served
+                [p, fmt(redis_stats[p]["enroll_per_s"], 0), fmt(redis_stats[p]["load_per_s"], 0)]
+                for p in ("hiredis", "python")
             ],
             caption=(
-                "The service with `REID_GALLERY_INDEX=ivf` (defaults: index from 500,000 entries, nprobe "
-                "128): the gallery loaded as above, the index built in the background (at 500k, rebuilt "
-                "at 1M), then `POST /match` with a JSON embedding, top_k = 10, one client; bytes per "
-                "entry include the index."
+                f"`RedisStore.enroll_many` of {redis_stats['count']:,} embeddings (D = 512, Lua "
+                "script per "
+                f"entry, {1000} per pipelined round trip) into a throwaway namespace, then a fresh "
+                f"replica's full load (`count`, which reloads the matrix from Redis); medians of 2 "
+                f"rounds, parsers alternating; {redis_stats['keys_deleted']:,} keys deleted afterwards. "
+                f"Local Redis on 127.0.0.1."
             ),
         )
-    section.emit(args.out)
+        section.text(
+            f"**Target (>= {TARGET_ENROLL:,} embeddings/s into Redis): "
+            f"{'met' if best >= TARGET_ENROLL else 'missed'}** — {best:,.0f}/s."
+        )
+
+
+def index_in_process(section: Section, quick: bool) -> None:
+    """Recall and latency of the faiss index against the exact search of the same matrix."""
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        section.text("faiss not installed (`pip install .[index]`): the index rows are missing.")
+        return
+    plan = (
+        [(100_000, "random"), (100_000, "clustered")]
+        if quick
+        else [(100_000, "random"), (100_000, "clustered"), (1_000_000, "clustered")]
+    )
+    nprobes = (8, 32) if quick else (4, 16, 64, 128, 256)
+    index_rows = []
+    for size, kind in plan:
+        index_rows += faiss_rows(size, kind, nprobes, 50 if quick else 200)
+    section.data["faiss"] = index_rows
+    section.table(
+        [
+            "entries",
+            "vectors",
+            "lists",
+            "nprobe",
+            "recall@10",
+            "p50 ms",
+            "p99 ms",
+            "brute force p50 ms",
+            "speed-up",
+            "build s",
+            "index bytes/entry",
+        ],
+        [
+            [
+                fmt(r["size"]),
+                r["data"],
+                r["nlist"],
+                r["nprobe"],
+                f"{r['recall_at_10']:.3f}",
+                fmt(r["p50_ms"], 2),
+                fmt(r["p99_ms"], 2),
+                fmt(r["exact_p50_ms"], 1),
+                f"{r['exact_p50_ms'] / r['p50_ms']:.0f}x",
+                fmt(r["build_s"], 0),
+                fmt(r["index_bytes_per_entry"], 0),
+            ]
+            for r in index_rows
+        ],
+        caption=(
+            "`GalleryMatrix` with a `service.gallery.faiss_index.SearchIndex`: "
+            f"faiss IVF with 8-bit scalar-quantised vectors, {4} x k candidates re-scored exactly "
+            "from the float32 rows; recall@10 = overlap with the exact top 10 of the same matrix, "
+            "in-process, one query at a time. `random`: i.i.d. unit vectors, the worst case (no "
+            "structure to exploit: every neighbour is almost as far as any other). `clustered`: "
+            "10 noisy views per identity, queries are fresh views (the shape of re-id data)."
+        ),
+    )
+
+
+def index_through_the_service(section: Section, quick: bool, results: list[dict[str, Any]]) -> None:
+    """/match at a million entries with REID_GALLERY_INDEX=ivf, against the exact /match."""
+    served = [http_indexed_search(1_000_000, 6.0 if quick else 12.0)]
+    section.data["served_index"] = served
+    exact = {r["size"]: r for r in results}
+    section.table(
+        [
+            "entries",
+            "searches on",
+            "lists",
+            "/match p50 ms",
+            "/match p99 ms",
+            "exact /match p50 ms",
+            "speed-up",
+            "load + build s",
+            "bytes per entry",
+            "queries",
+        ],
+        [
+            [
+                fmt(r["size"]),
+                "the index" if r["indexed"] else "brute force (index not built)",
+                r["lists"],
+                fmt(r["p50_ms"], 2),
+                fmt(r["p99_ms"], 2),
+                fmt(exact[r["size"]]["p50_ms"], 2) if r["size"] in exact else "-",
+                f"{exact[r['size']]['p50_ms'] / r['p50_ms']:.0f}x" if r["size"] in exact else "-",
+                fmt(r["settle_s"], 0),
+                fmt(r["bytes_per_entry"], 0),
+                r["queries"],
+            ]
+            for r in served
+        ],
+        caption=(
+            "The service with `REID_GALLERY_INDEX=ivf` (defaults: index from 500,000 entries, nprobe "
+            "128): the gallery loaded as above, the index built in the background (at 500k, rebuilt "
+            "at 1M), then `POST /match` with a JSON embedding, top_k = 10, one client; bytes per "
+            "entry include the index."
+        ),
+    )
 
 
 if __name__ == "__main__":
