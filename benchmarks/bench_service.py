@@ -200,10 +200,31 @@ def main(argv: list[str] | None = None) -> None:
     offline.measure(repeats)
     started = time.perf_counter()
     results = run_all(requests, offline, concurrency, rounds, warmup_s, window_s)
-    http_seconds = time.perf_counter() - started
+    http = Http(results, time.perf_counter() - started, rounds, warmup_s, window_s, bodies)
+    section = report(offline, http)
+    section.emit(args.out)
+
+
+@dataclass
+class Http:
+    """The closed-loop HTTP runs and how they were made."""
+
+    results: list[dict[str, Any]]
+    seconds: float
+    rounds: int
+    warmup_s: float
+    window_s: float
+    bodies: list[tuple[bytes, str]]
+
+
+def report(offline: Offline, http: Http) -> Section:
+    """Section 2: the offline model throughput, then each HTTP configuration against its best."""
+    results, bodies, http_seconds = http.results, http.bodies, http.seconds
+    rounds, warmup_s, window_s = http.rounds, http.warmup_s, http.window_s
+    batches = offline.batches
+    decoded = batches[max(batches)]
     throughput = offline.throughput()
     best_batch, best = max(throughput.items(), key=lambda kv: kv[1])
-
     section = Section("service", "2. The service: POST /embed over HTTP")
     section.data.update(
         offline=throughput, offline_calls={b: len(t) for b, t in offline.times.items()}, runs=results
@@ -294,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
             f"throughput (batch {best_batch}), {at8['tracklets_per_s'] / throughput[8]:.0%} of "
             "offline at batch 8."
         )
-    section.emit(args.out)
+    return section
 
 
 if __name__ == "__main__":
