@@ -33,6 +33,7 @@ class Stub:
     status: int = 200
     answer: dict = field(default_factory=lambda: {"ok": True})
     received: list[Received] = field(default_factory=list)
+    refuse_early: bool = False
 
 
 def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], list[tuple[str, str, bytes]]]:
@@ -56,6 +57,18 @@ def stub() -> Iterator[Stub]:
     state = Stub(url="")
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # answers Expect: 100-continue, as uvicorn does
+
+        def handle_expect_100(self) -> bool:
+            if state.refuse_early:  # a final answer instead of "100 Continue": the body is never read
+                self.send_response(state.status)
+                self.send_header("Content-Length", "0")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                state.received.append(Received(self.path, dict(self.headers), {}, []))
+                return False
+            return super().handle_expect_100()
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             fields, files = parse_multipart(self.headers["Content-Type"], body)
@@ -264,3 +277,13 @@ def test_progress_bar_draws_on_a_terminal_and_ends_with_a_newline() -> None:
     silent = io.StringIO()
     ProgressBar(silent, "x", enabled=False).update(1, 1)
     assert silent.getvalue() == ""
+
+
+def test_a_refusal_before_the_body_is_its_status_not_a_broken_upload(stub: Stub, tmp_path: Path) -> None:
+    clip = tmp_path / "big.mp4"
+    clip.write_bytes(bytes(8 << 20))
+    stub.status, stub.refuse_early = 413, True
+    code, out, err = run(["--url", stub.url, "embed", str(clip)])
+    assert code == 3, (out, err)
+    [sent] = stub.received
+    assert sent.headers["Expect"] == "100-continue" and "HTTP 413" in err
