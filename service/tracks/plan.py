@@ -147,8 +147,9 @@ def plan_crops(
             total += len(chosen)
             if total > rules.max_crops:
                 raise TooLarge(
-                    f"the tracks need more than {rules.max_crops} crops (the limit on crops held at once): "
-                    "send a shorter clip, fewer tracks, or lower frames_per_track"
+                    f"the tracks need more than {rules.max_crops} crops, the limit on crops held at once: "
+                    "send a shorter clip, or raise REID_TRACKS_MAX_CROPS or lower "
+                    "REID_TRACKS_FRAMES_PER_TRACK"
                 )
             for slot, (frame, rect) in enumerate(zip(plan.frames, plan.rects, strict=True)):
                 by_frame.setdefault(frame - 1, []).append(Cut(track_id, slot, rect))
