@@ -13,7 +13,7 @@ import numpy as np
 
 from service.core.errors import BadInput
 from service.media.decode import MediaLimits, Upload, open_video
-from service.tracks.cut import cut_crops
+from service.tracks.cut import TrackDone, cut_crops
 from service.tracks.plan import CropPlan, CropRules, plan_crops
 from service.tracks.trackfile import TrackerFile, TrackFileLimits, parse_tracker_file
 
@@ -29,7 +29,7 @@ class FootageLimits:
 class TrackCrops:
     tracker: TrackerFile
     plan: CropPlan
-    crops: dict[int, np.ndarray]  # track id -> (n, height, width, 3) uint8 at the model's input size
+    crops: dict[int, np.ndarray]  # track id -> (n, height, width, 3) uint8 at the model's input; none with on_track
     width: int
     height: int
     fps: float  # as the container declares it; 0 when it does not
@@ -43,15 +43,16 @@ def read_crops(
     rules: CropRules,
     size: tuple[int, int],
     frames_per_chunk: int,
+    on_track: TrackDone | None = None,
 ) -> TrackCrops:
     """Parse the tracker file first (cheap, and its errors are the likeliest), then one pass over the
-    video. `size` is the model's (height, width)."""
+    video. `size` is the model's (height, width); `on_track` as in cut_crops."""
     if not tracker_data:
         raise BadInput("the tracker file is empty")
     tracker = parse_tracker_file(tracker_data, limits.tracker)
     with open_video(video, limits.media) as reader:
         plan = plan_crops(tracker, reader.width, reader.height, rules, frames_per_chunk)
-        cut = cut_crops(reader, plan, size, limits.max_video_frames)
+        cut = cut_crops(reader, plan, size, limits.max_video_frames, on_track=on_track)
         return TrackCrops(
             tracker, plan, cut.crops, reader.width, reader.height, reader.fps, cut.frames_decoded
         )

@@ -8,6 +8,7 @@ length of the clip; /embed would resize the same crop to the same pixels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,9 @@ from service.core.errors import BadInput
 from service.inference.preprocess import resize_frames
 from service.media.decode import VideoReader
 from service.tracks.plan import CropPlan
+
+# Called (in the decoding thread) with a track's crops as soon as its last planned frame is cut.
+TrackDone = Callable[[int, np.ndarray], None]
 
 
 @dataclass(frozen=True)
@@ -30,11 +34,17 @@ def cut_crops(
     size: tuple[int, int],
     max_video_frames: int,
     limit_hint: str = "REID_TRACKS_MAX_VIDEO_FRAMES",
+    on_track: TrackDone | None = None,
 ) -> CutResult:
     """The planned crops of `plan`, each resized to `size` (height, width); decoding stops after the
-    last frame the tracker file names. BadInput when the video ends before that frame."""
+    last frame the tracker file names. BadInput when the video ends before that frame.
+
+    With `on_track`, each track's crops are handed over the moment they are complete (so that its
+    embedding can start while the rest of the clip decodes) and not kept in the result.
+    """
     height, width = size
     crops = {t.track_id: np.empty((len(t.frames), height, width, 3), dtype=np.uint8) for t in plan.used}
+    ends = {t.track_id: t.frames[-1] - 1 for t in plan.used}  # 0-based index of each track's last crop
     last_index = plan.last_frame - 1
     decoded = 0
     for index, frame in enumerate(video.frames(max_video_frames, plan.by_frame.__contains__, limit_hint)):
@@ -42,6 +52,8 @@ def cut_crops(
         if frame is not None:
             for cut in plan.by_frame[index]:
                 crops[cut.track_id][cut.slot] = _crop(frame, cut.rect, size, video.label, index)
+                if on_track is not None and ends[cut.track_id] == index:
+                    on_track(cut.track_id, crops.pop(cut.track_id))
         if index >= last_index:
             break
     if decoded < plan.last_frame:

@@ -142,3 +142,19 @@ def test_memory_is_bounded_by_the_crops_not_by_the_length_of_the_clip(tmp_path: 
         frame_bytes = footage.width * footage.height * 3 * frames
     assert peaks[1] < 1.3 * peaks[0], peaks
     assert peaks[1] < frame_bytes / 4, (peaks, frame_bytes)
+
+
+def test_each_track_is_handed_over_when_its_last_crop_is_cut(cameras: tuple[Footage, Footage]) -> None:
+    footage = cameras[0]
+    _, kept = run(footage, footage.mot())
+    tracker = parse_tracker_file(footage.mot().encode(), TrackFileLimits())
+    handed: list[tuple[int, np.ndarray]] = []
+    with open_video(Upload("cam.mp4", footage.video), MEDIA) as video:
+        plan = plan_crops(tracker, video.width, video.height, RULES, frames_per_chunk=16)
+        result = cut_crops(video, plan, SIZE, 10_000, on_track=lambda t, crops: handed.append((t, crops)))
+    assert result.crops == {}  # handed over, not kept
+    by_end = sorted(plan.used, key=lambda t: t.frames[-1])
+    assert len({t.frames[-1] for t in by_end}) == len(by_end)  # the tracks end at different frames
+    assert [t for t, _ in handed] == [t.track_id for t in by_end]  # each as it ends
+    for track_id, crops in handed:
+        assert np.array_equal(crops, kept.crops[track_id])
