@@ -288,9 +288,7 @@ async def match_query(request: Request, state: StateDep) -> MatchQuery:
             enroll = form.parse(EnrollOptions)
         elif any(name in form.fields for name in ("id", "mode")):
             raise BadInput("`id` and `mode` are enrolment fields: set enroll=true to enroll the query")
-        query = form.require_tracklet(
-            options, "upload the query tracklet as frames, archive or video", prefix=""
-        )
+        query = form.require_tracklet(options, "upload the query tracklet as frames, archive or video")
         other = form.tracklet(options, "other_")
     if other is not None and enroll is not None:
         raise BadInput("enroll works with gallery matching, not with a pair")
