@@ -29,7 +29,7 @@ class FootageLimits:
 class TrackCrops:
     tracker: TrackerFile
     plan: CropPlan
-    crops: dict[int, np.ndarray]  # track id -> (n, height, width, 3) uint8 at the model's input; none with on_track
+    crops: dict[int, np.ndarray]  # track id -> (n, h, w, 3) uint8 at the model's input; none with on_track
     width: int
     height: int
     fps: float  # as the container declares it; 0 when it does not

@@ -9,9 +9,12 @@ and when one write fails the ones already made are deleted again. Only if that d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
+
+import numpy as np
 
 from service.core.errors import Conflict, ServiceError, StoreUnavailable
+from service.gallery import core
 from service.gallery.base import Entry, GalleryStore
 
 
@@ -29,19 +32,15 @@ async def check_free(store: GalleryStore, model_id: str, ids: list[str]) -> None
 
 
 async def enroll_all(
-    store: GalleryStore,
-    entries: list[Entry],
-    after_each: Callable[[Entry], Awaitable[None]] | None = None,
+    store: GalleryStore, entries: list[Entry], frames: Mapping[str, list[np.ndarray]], thumbnails: bool
 ) -> list[Entry]:
-    """Store every entry ("replace" of a free id); `after_each` (e.g. its thumbnail) counts as part of
-    the entry. On any failure, the entries stored so far are deleted and the error re-raised."""
+    """Store every entry through the gallery core ("replace" of a free id), with its thumbnail strip
+    from `frames[id]` when thumbnails are on. On any failure, the entries stored so far are deleted
+    and the error re-raised."""
     stored: list[Entry] = []
     try:
         for entry in entries:
-            kept = await store.add(entry, "replace")
-            stored.append(kept)
-            if after_each is not None:
-                await after_each(kept)
+            stored.append(await core.enroll(store, entry, "replace", frames.get(entry.id), thumbnails))
     except BaseException as exc:
         left = await _undo(store, entries[: len(stored) + 1])
         if left:

@@ -1,8 +1,8 @@
 """POST /tracks as a plain function: a camera's clip and its tracker file -> every track embedded,
 enrolled or matched, all of a request's enrolments stored together or none.
 
-Order: options checked (before any decoding), crops cut in one pass off the event loop, tracks
-embedded a few at a time (their chunks batched with other requests'), then the gallery: decisions
+Order: options checked (before any decoding), crops cut in one pass off the event loop, each track
+embedded as soon as its crops are cut (service/tracks/embedding.py), then the gallery: decisions
 first, writes last, so a failure anywhere before the writes stores nothing, and a failure during
 them is undone (service/tracks/enroll.py).
 """
@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from service.core.errors import BadInput
 from service.core.security import Principal
+from service.gallery import core
 from service.gallery.base import Entry, SearchFilters
-from service.inference.embedder import Embedder, EmbedResult
+from service.inference.embedder import EmbedResult
 from service.media.decode import Upload
-from service.media.thumbnail import make_strip
 from service.schemas import EntryOut, MatchItem, ModelRef
 from service.state import AppState
 from service.tracks.associate import TrackVector, check_template, decide, gallery_id
 from service.tracks.crops import FootageLimits, TrackCrops, read_crops
+from service.tracks.embedding import TrackEmbedder
 from service.tracks.enroll import check_free, enroll_all
 from service.tracks.mot import relabelled_mot
 from service.tracks.plan import CropRules, TrackPlan
@@ -38,9 +38,8 @@ WRITES = frozenset({"enroll", "match-or-enroll"})
 class TracksConfig:
     limits: FootageLimits
     rules: CropRules
-    tracks_in_flight: (
-        int  # tracks embedding at once: enough to fill batches, few enough not to flood the queue
-    )
+    # tracks embedding at once: enough to fill batches, few enough not to flood the queue
+    tracks_in_flight: int
 
 
 @dataclass(frozen=True)
@@ -62,90 +61,41 @@ def check_options(options: TracksOptions, max_top_k: int) -> None:
         raise BadInput(f"top_k is at most {max_top_k}")
 
 
+@dataclass
+class _Tracks:
+    """A request's footage after the model: the tracks by first frame, and the embeddings of those used."""
+
+    crops: TrackCrops
+    fps: float
+    plans: list[TrackPlan]
+    embedded: dict[int, EmbedResult]
+    kept: dict[int, np.ndarray]  # crops kept for thumbnails (write actions with thumbnails on)
+
+    @property
+    def used(self) -> list[TrackPlan]:
+        return [t for t in self.plans if t.skipped is None]
+
+
 async def run_tracks(
     state: AppState, caller: Principal, request: TracksInput, config: TracksConfig
 ) -> TracksResponse:
     started = time.perf_counter()
     options = request.options
     check_options(options, state.settings.max_top_k)
-    embedder = state.require_embedder()
-    meta = state.meta
-    crops = await asyncio.to_thread(
-        read_crops,
-        request.video,
-        request.tracker.data,
-        config.limits,
-        config.rules,
-        (meta.height, meta.width),
-        meta.frames_per_chunk,
-    )
-    state.metrics.frames.inc(crops.frames_decoded)
-    fps = options.fps or crops.fps
-    if not fps or fps <= 0:
-        raise BadInput("the video does not declare its frame rate: send `fps`")
-    plans = sorted(crops.plan.tracks, key=lambda t: (t.first_frame, t.track_id))
-    used = [t for t in plans if t.skipped is None]
-    new_ids: dict[int, str] = {}
-    if options.action in WRITES:
-        new_ids = {
-            t.track_id: gallery_id(options.id_template, options.camera, t.track_id, options.start_time)
-            for t in used
-        }
-        if options.action == "enroll":
-            await check_free(state.store, meta.model_id, list(new_ids.values()))
-    embedded = await _embed_all(embedder, crops, [t.track_id for t in used], config.tracks_in_flight)
-
-    results = {t.track_id: _result(t, options.start_time, fps) for t in plans}
-    entries: list[Entry] = []
-    if options.action == "embed":
-        for tid, emb in embedded.items():
-            results[tid].result, results[tid].embedding = "embedded", [float(v) for v in emb.vector]
-    elif options.action == "match":
-        filters = SearchFilters(
-            exclude_camera=options.camera if options.exclude_own_camera else None,
-            min_similarity=options.threshold,
-        )
-        top_k = options.top_k or state.settings.default_top_k
-        found: list[str] = []
-        for tid, emb in embedded.items():
-            matches = await state.store.search(meta.model_id, emb.vector, top_k, filters)
-            results[tid].result, results[tid].matches = "searched", [MatchItem.of(m) for m in matches]
-            found.extend(m.entry.id for m in matches)
-        await state.audit_event(caller, "match", tuple(dict.fromkeys(found)), len(found))
-    else:
-        enrol = set(new_ids)
-        if options.action == "match-or-enroll":
-            assert options.threshold is not None
-            vectors = [TrackVector(t.track_id, embedded[t.track_id].vector) for t in used]
-            decisions = await decide(
-                state.store,
-                meta.model_id,
-                vectors,
-                options.camera,
-                options.threshold,
-                options.exclude_own_camera,
-                new_ids,
-            )
-            enrol = {d.track_id for d in decisions if d.result == "enrolled"}
-            matched = [d for d in decisions if d.result == "matched"]
-            for d in decisions:
-                results[d.track_id].result, results[d.track_id].gallery_id = d.result, d.gallery_id
-                results[d.track_id].similarity = d.similarity
-            await check_free(state.store, meta.model_id, [new_ids[t] for t in sorted(enrol)])
-            await state.audit_event(
-                caller,
-                "match",
-                tuple(d.gallery_id for d in matched if not d.matched_in_request),
-                len(matched),
-            )
-        for t in used:
-            if t.track_id in enrol:
-                track, new_id = results[t.track_id], new_ids[t.track_id]
-                track.result, track.gallery_id = "enrolled", new_id
-                entries.append(_entry(state, options, track, new_id, embedded[t.track_id].vector))
-
+    tracks = await _embed_footage(state, request, config)
+    results = {t.track_id: _result(t, options.start_time, tracks.fps) for t in tracks.plans}
+    for track_id, embedded in tracks.embedded.items():
+        results[track_id].result = "embedded"
+        if options.action == "embed":
+            results[track_id].embedding = [float(v) for v in embedded.vector]
+    entries: list[EntryOut] = []
+    if options.action == "match":
+        await _match(state, caller, options, tracks, results)
+    elif options.action in WRITES:
+        entries = await _enroll(state, caller, options, tracks, results)
+    crops = tracks.crops
     response = TracksResponse(
-        model=ModelRef.of(meta),
+        model=ModelRef.of(state.meta),
         camera=options.camera,
         action=options.action,
         tracker_format=crops.tracker.format,
@@ -153,18 +103,14 @@ async def run_tracks(
         video=VideoInfo(
             width=crops.width,
             height=crops.height,
-            fps=round(fps, 6),
+            fps=round(tracks.fps, 6),
             fps_from="request" if options.fps else "video",
             frames_decoded=crops.frames_decoded,
         ),
-        tracks=[results[t.track_id] for t in plans],
+        tracks=[results[t.track_id] for t in tracks.plans],
+        enrolled=entries,
         seconds=0.0,
     )
-    if entries:
-        stored = await enroll_all(state.store, entries, _thumbnail_writer(state, crops, new_ids))
-        response.enrolled = [EntryOut.of(e) for e in stored]
-        await state.audit_event(caller, "enroll", tuple(e.id for e in stored), len(stored))
-        state.metrics.gallery_size.set(await state.store.count(meta.model_id))
     if options.mot_output:
         ids = {r.track_id: r.gallery_id for r in response.tracks if r.gallery_id is not None}
         response.mot = relabelled_mot(crops.tracker, ids)
@@ -172,28 +118,104 @@ async def run_tracks(
     return response
 
 
-async def _embed_all(
-    embedder: Embedder, crops: TrackCrops, order: list[int], in_flight: int
-) -> dict[int, EmbedResult]:
-    """Each track's crops embedded as /embed would (chunks of the model's frames_per_chunk), at most
-    `in_flight` tracks at a time so that one long file does not fill the model's queue alone."""
-    gate = asyncio.Semaphore(in_flight)
-
-    async def one(track_id: int) -> EmbedResult:
-        async with gate:
-            return await embedder.embed(list(crops.crops[track_id]), "chunks")
-
+async def _embed_footage(state: AppState, request: TracksInput, config: TracksConfig) -> _Tracks:
+    """One pass over the clip off the event loop, each track embedded as soon as its crops are cut."""
+    options = request.options
+    meta = state.meta
+    keep = options.action in WRITES and state.settings.store_thumbnails
+    embedder = TrackEmbedder(state.require_embedder(), config.tracks_in_flight, keep_crops=keep)
     try:
-        async with asyncio.TaskGroup() as group:
-            tasks = {tid: group.create_task(one(tid)) for tid in order}
-    except ExceptionGroup as failed:  # the first failure is the answer (a 429, a model error...)
-        raise _first(failed) from None
-    return {tid: task.result() for tid, task in tasks.items()}
+        crops = await asyncio.to_thread(
+            read_crops,
+            request.video,
+            request.tracker.data,
+            config.limits,
+            config.rules,
+            (meta.height, meta.width),
+            meta.frames_per_chunk,
+            embedder.handover,
+        )
+        state.metrics.frames.inc(crops.frames_decoded)
+        fps = options.fps or crops.fps
+        if not fps or fps <= 0:
+            raise BadInput("the video does not declare its frame rate: send `fps`")
+        embedded = await embedder.results()
+    except BaseException:
+        await embedder.cancel()
+        raise
+    plans = sorted(crops.plan.tracks, key=lambda t: (t.first_frame, t.track_id))
+    return _Tracks(crops, fps, plans, embedded, embedder.crops)
 
 
-def _first(group: BaseExceptionGroup) -> BaseException:
-    first = group.exceptions[0]
-    return _first(first) if isinstance(first, BaseExceptionGroup) else first
+async def _match(
+    state: AppState,
+    caller: Principal,
+    options: TracksOptions,
+    tracks: _Tracks,
+    results: dict[int, TrackResult],
+) -> None:
+    """Each used track's best gallery entries (other cameras only unless told otherwise)."""
+    filters = SearchFilters(
+        exclude_camera=options.camera if options.exclude_own_camera else None,
+        min_similarity=options.threshold,
+    )
+    top_k = options.top_k or state.settings.default_top_k
+    found: list[str] = []
+    for track in tracks.used:
+        vector = tracks.embedded[track.track_id].vector
+        matches = await state.store.search(state.meta.model_id, vector, top_k, filters)
+        results[track.track_id].result = "searched"
+        results[track.track_id].matches = [MatchItem.of(m) for m in matches]
+        found.extend(m.entry.id for m in matches)
+    await state.audit_event(caller, "match", tuple(dict.fromkeys(found)), len(found))
+
+
+async def _enroll(
+    state: AppState,
+    caller: Principal,
+    options: TracksOptions,
+    tracks: _Tracks,
+    results: dict[int, TrackResult],
+) -> list[EntryOut]:
+    """enroll: every used track under a new id; match-or-enroll: the tracks that match nobody. All of
+    them stored, or none."""
+    model_id = state.meta.model_id
+    new_ids = {
+        t.track_id: gallery_id(options.id_template, options.camera, t.track_id, options.start_time)
+        for t in tracks.used
+    }
+    enrol = list(new_ids)
+    if options.action == "match-or-enroll":
+        assert options.threshold is not None
+        vectors = [TrackVector(t.track_id, tracks.embedded[t.track_id].vector) for t in tracks.used]
+        decisions = await decide(
+            state.store,
+            model_id,
+            vectors,
+            options.camera,
+            options.threshold,
+            options.exclude_own_camera,
+            new_ids,
+        )
+        for d in decisions:
+            track = results[d.track_id]
+            track.result, track.gallery_id, track.similarity = d.result, d.gallery_id, d.similarity
+        enrol = [d.track_id for d in decisions if d.result == "enrolled"]
+        matched = [d.gallery_id for d in decisions if d.result == "matched" and not d.matched_in_request]
+        await state.audit_event(caller, "match", tuple(dict.fromkeys(matched)), len(matched))
+    await check_free(state.store, model_id, [new_ids[t] for t in enrol])
+    entries = []
+    for track_id in enrol:
+        track = results[track_id]
+        track.result, track.gallery_id = "enrolled", new_ids[track_id]
+        entries.append(_entry(state, options, track, new_ids[track_id], tracks.embedded[track_id].vector))
+    if not entries:
+        return []
+    frames = {new_ids[t]: list(crops) for t, crops in tracks.kept.items()}
+    stored = await enroll_all(state.store, entries, frames, state.settings.store_thumbnails)
+    await state.audit_event(caller, "enroll", tuple(e.id for e in stored), len(stored))
+    state.metrics.gallery_size.set(await state.store.count(model_id))
+    return [EntryOut.of(e) for e in stored]
 
 
 def _seconds(frame: int, start_time: float | None, fps: float) -> float:
@@ -222,7 +244,6 @@ def _entry(
 ) -> Entry:
     """A new entry with what the track says of the person: camera, when first and last seen, boxes."""
     now = time.time()
-    ttl = options.ttl_seconds or state.settings.gallery_ttl_seconds
     absolute = options.start_time is not None
     return Entry(
         id=entry_id,
@@ -241,20 +262,5 @@ def _entry(
         },
         created=now,
         updated=now,
-        expires_at=None if ttl is None else now + ttl,
+        expires_at=core.expiry_time(now, options.ttl_seconds or state.settings.gallery_ttl_seconds),
     )
-
-
-def _thumbnail_writer(
-    state: AppState, crops: TrackCrops, new_ids: dict[int, str]
-) -> Callable[[Entry], Awaitable[None]]:
-    """After each stored entry, its thumbnail strip from the track's crops (unless turned off)."""
-    track_of = {gid: tid for tid, gid in new_ids.items()}
-
-    async def write(entry: Entry) -> None:
-        if not state.settings.store_thumbnails:
-            return
-        jpeg = await asyncio.to_thread(make_strip, list(crops.crops[track_of[entry.id]]))
-        await state.store.put_thumbnail(entry.model_id, entry.id, jpeg, entry.expires_at)
-
-    return write

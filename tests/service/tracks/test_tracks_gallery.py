@@ -109,31 +109,42 @@ class FailingStore(MemoryStore):
         return await super().delete(model_id, entry_id)
 
 
+class ThumbnailFails(MemoryStore):
+    """Stores two thumbnails, then fails: the thumbnail is part of the entry."""
+
+    thumbnails = 0
+
+    async def put_thumbnail(
+        self, model_id: str, entry_id: str, jpeg: bytes, expires_at: float | None
+    ) -> None:
+        self.thumbnails += 1
+        if self.thumbnails > 2:
+            raise RuntimeError("thumbnail store failed")
+        await super().put_thumbnail(model_id, entry_id, jpeg, expires_at)
+
+
 def test_enrolment_is_all_or_nothing() -> None:
     entries = [entry(f"camA:{i}", unit(1, i)) for i in range(4)]
 
     async def scenario() -> None:
         ok = MemoryStore()
-        assert [e.id for e in await enroll_all(ok, entries)] == [e.id for e in entries]
+        assert [e.id for e in await enroll_all(ok, entries, {}, thumbnails=True)] == [e.id for e in entries]
         assert await ok.count(MODEL) == 4
 
         failing = FailingStore(fail_at=3)
         await failing.add(entry("other", unit(0, 1)))  # someone else's entry stays
         with pytest.raises(StoreUnavailable, match="unreachable"):
-            await enroll_all(failing, entries)
+            await enroll_all(failing, entries, {}, thumbnails=False)
         assert [e.id for e in (await failing.list(MODEL, 0, 10))[0]] == ["other"]
 
-        thumbs_fail = MemoryStore()
-
-        async def thumbnail(_: Entry) -> None:
-            raise RuntimeError("thumbnail failed")
-
-        with pytest.raises(RuntimeError):
-            await enroll_all(thumbs_fail, entries, after_each=thumbnail)
-        assert await thumbs_fail.count(MODEL) == 0
+        thumbs_fail = ThumbnailFails()
+        crops = {e.id: [np.full((16, 8, 3), 100, np.uint8)] * 2 for e in entries}
+        with pytest.raises(RuntimeError, match="thumbnail store failed"):
+            await enroll_all(thumbs_fail, entries, crops, thumbnails=True)
+        assert await thumbs_fail.count(MODEL) == 0 and thumbs_fail.thumbnails == 3  # the third failed
 
         gone = FailingStore(fail_at=3, deletes_fail=True)
         with pytest.raises(StoreUnavailable, match=r"after 2 of 4 .*: camA:0, camA:1, camA:2$"):
-            await enroll_all(gone, entries)
+            await enroll_all(gone, entries, {}, thumbnails=False)
 
     asyncio.run(scenario())
