@@ -92,6 +92,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify_p.add_argument("--threads", type=int, default=0)
 
+    teach_p = sub.add_parser(
+        "teach",
+        help="embed every training crop with peer models once: the targets of distillation",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    teach_p.add_argument("--dataset", default="multisite")
+    teach_p.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    teach_p.add_argument("--peers-root", type=Path, default=Path("../shared/peers"))
+    teach_p.add_argument(
+        "--teachers",
+        nargs="+",
+        default=["person-reidentification-retail-0277", "person-reidentification-retail-0286"],
+        help="Apache-2.0 peers only: a teacher's licence carries over to what it teaches",
+    )
+    teach_p.add_argument("--out", type=Path, default=Path("runs/teachers/multisite.npz"))
+    teach_p.add_argument("--threads", type=int, default=0)
+
+    compare_p = sub.add_parser(
+        "compare",
+        help="CUHK03 val, VIPeR and PRID for checkpoints, ONNX files, a service and the peers: one table",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    compare_p.add_argument("--checkpoint", type=Path, action="append", default=[])
+    compare_p.add_argument("--onnx", type=Path, action="append", default=[])
+    compare_p.add_argument(
+        "--service", default=None, help="URL of a running service: tracklets go to POST /embed"
+    )
+    compare_p.add_argument("--api-key", default=None, help="the service's key, where it needs one")
+    compare_p.add_argument(
+        "--peers", nargs="*", default=[], help="peer names, or `all` (see model_export/evaluation/peers.py)"
+    )
+    compare_p.add_argument("--sets", nargs="+", default=["cuhk03", "viper", "prid"])
+    compare_p.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    compare_p.add_argument("--peers-root", type=Path, default=Path("../shared/peers"))
+    compare_p.add_argument("--threads", type=int, default=0)
+    compare_p.add_argument(
+        "--out", type=Path, default=Path("runs/compare"), help="writes table.md and rows.json"
+    )
+
     report_p = sub.add_parser(
         "report", help="a markdown table of runs' final figures (their eval/metrics.json)"
     )
@@ -153,6 +192,59 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
         return evaluate(embed, split, net.input_size, args.test_chunk, args.out_dir, plots=True)
 
 
+def _compare(args: argparse.Namespace) -> int:
+    import onnxruntime as ort
+    import torch
+
+    from model_export.engine.checkpoint import load_model
+    from model_export.evaluation.compare import CropModel, SequenceModel, ServiceModel, compare, table
+    from model_export.evaluation.peers import INTEL_MODELS, OSNET_ONNX, build_peer
+    from model_export.export.runtime import onnx_embed_fn, read_metadata
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    candidates: list = []
+    for path in args.checkpoint:
+        net, _ = load_model(path)
+        candidates.append(SequenceModel(f"{path.parent.name}/{path.name}", net, net.input_size))
+    for path in args.onnx:
+        meta = read_metadata(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = args.threads
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        name = f"{meta.name} {meta.version} (ONNX)"
+        fn = onnx_embed_fn(session, meta)
+        candidates.append(SequenceModel(name, fn, (meta.height, meta.width), meta.frames_per_chunk))
+    if args.service:
+        candidates.append(ServiceModel(args.service, args.api_key))
+    names = [*INTEL_MODELS, Path(OSNET_ONNX).stem] if args.peers == ["all"] else args.peers
+    for name in names:
+        peer = build_peer(name, args.peers_root, args.threads)
+        candidates.append(CropModel(name, peer, peer.input_size, peer.timer))
+    if not candidates:
+        raise SystemExit("nothing to compare: give --checkpoint, --onnx, --service or --peers")
+    rows = compare(candidates, args.data_root, args.sets)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "rows.json").write_text(json.dumps(rows, indent=2))
+    markdown = table(rows, args.sets)
+    (args.out / "table.md").write_text(markdown + "\n")
+    print(markdown)
+    return 0
+
+
+def _teach(args: argparse.Namespace) -> int:
+    from model_export.data.readers import open_split
+    from model_export.distillation.teacher_cache import build_teacher_cache
+    from model_export.evaluation.peers import build_peer
+
+    split = open_split(args.dataset, args.data_root)
+    frames = [f for t in split.train for f in t.frames]
+    teachers = {name: build_peer(name, args.peers_root, args.threads) for name in args.teachers}
+    out = build_teacher_cache(frames, teachers, args.out)
+    print(f"{len(set(frames))} crops x {len(teachers)} teachers -> {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "report":
@@ -162,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
         from model_export.export.commands import export_command, verify_command
 
         return export_command(args) if args.command == "export" else verify_command(args)
+    if args.command == "compare":
+        return _compare(args)
+    if args.command == "teach":
+        return _teach(args)
     if args.command == "train":
         from model_export.engine.train import train
 

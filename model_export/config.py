@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+_OPTIONAL_PATHS = ("init_from", "backbone_weights", "teacher_cache")
+
 
 @dataclass
 class TrainConfig:
@@ -23,10 +25,11 @@ class TrainConfig:
     split_id: int = 0
     frame_mode: Literal["auto", "consecutive", "random"] = "auto"  # auto: random for multi-shot sets
     # network
-    backbone: Literal["mobilenetv2", "paper"] = "mobilenetv2"
-    head: Literal["recurrent", "pooling"] = "recurrent"
+    backbone: Literal["mobilenetv2", "paper", "osnet_x0_25"] = "mobilenetv2"
+    head: Literal["recurrent", "recurrent_last", "pooling"] = "recurrent"
     embedding_dim: int = 512
     pretrained: bool = True
+    backbone_weights: Path | None = None  # a pretrained backbone's file where it is not the default
     # Start from another run's weights (e.g. an image-level run): the frame network, neck and
     # classifier are taken over; a temporal head that run did not have starts fresh.
     init_from: Path | None = None
@@ -49,6 +52,10 @@ class TrainConfig:
     w_siamese: float = 1.0
     triplet_margin: float = 0.3
     siamese_margin: float = 1.0
+    # distillation from peers (`model_export teach` writes the cache): per-crop and pairwise
+    teacher_cache: Path | None = None
+    w_distill: float = 0.0
+    w_distill_sim: float = 0.0
     # evaluation and bookkeeping
     eval_every: int = 3
     test_chunk: int = 16
@@ -67,7 +74,7 @@ class TrainConfig:
         for key, value in data.items():
             if key not in known:
                 continue
-            if key in ("data_root", "out_dir") or (key == "init_from" and value is not None):
+            if key in ("data_root", "out_dir") or (key in _OPTIONAL_PATHS and value is not None):
                 value = Path(value)
             elif key == "seq_lens":
                 value = tuple(value)

@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 from model_export.data.sampling import FrameMode, train_frame_indices
 from model_export.data.tracklet import Tracklet
 from model_export.data.transforms import AugmentConfig, TrackletAugment, resize
+from model_export.distillation.teacher_table import TeacherTable
 
 
 class FrameStore:
@@ -43,8 +44,12 @@ class FrameStore:
         return torch.stack([self.load(p) for p in paths])
 
 
-class TrainDataset(Dataset[tuple[Tensor, int, int]]):
-    """Indexed by (tracklet index, T) pairs from `IdentityBatchSampler`."""
+class TrainDataset(Dataset[tuple[Tensor, int, int, Tensor]]):
+    """Indexed by (tracklet index, T) pairs from `IdentityBatchSampler`.
+
+    Items are (frames, pid, camid, teacher vectors of those frames); the last is (T, 0) when no
+    teacher table is given.
+    """
 
     def __init__(
         self,
@@ -53,8 +58,10 @@ class TrainDataset(Dataset[tuple[Tensor, int, int]]):
         frame_mode: FrameMode,
         augment: AugmentConfig,
         seed: int = 0,
+        teacher: TeacherTable | None = None,
     ) -> None:
         self.tracklets = tracklets
+        self.teacher = teacher
         self.frame_mode = frame_mode
         self.seed = seed
         self.rng = random.Random(seed)
@@ -67,12 +74,13 @@ class TrainDataset(Dataset[tuple[Tensor, int, int]]):
     def set_epoch(self, epoch: int) -> None:
         self.rng.seed(self.seed * 100_003 + epoch + 7)
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, int, int]:
+    def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, int, int, Tensor]:
         index, steps = key
         t = self.tracklets[index]
-        chosen = train_frame_indices(len(t), steps, self.frame_mode, self.rng)
-        frames = self.store.load_many([t.frames[i] for i in chosen])
-        return self.augment(frames), t.pid, t.camid
+        chosen = [t.frames[i] for i in train_frame_indices(len(t), steps, self.frame_mode, self.rng)]
+        frames = self.store.load_many(chosen)
+        targets = self.teacher.lookup(chosen) if self.teacher is not None else torch.zeros(steps, 0)
+        return self.augment(frames), t.pid, t.camid, targets
 
 
 def load_eval_frames(

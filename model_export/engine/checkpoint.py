@@ -13,7 +13,11 @@ from model_export.modeling.network import ReIDNet
 
 
 def build_model(cfg: TrainConfig, num_classes: int, pretrained: bool | None = None) -> ReIDNet:
-    backbone = build_backbone(cfg.backbone, pretrained=cfg.pretrained if pretrained is None else pretrained)
+    backbone = build_backbone(
+        cfg.backbone,
+        pretrained=cfg.pretrained if pretrained is None else pretrained,
+        weights=cfg.backbone_weights,
+    )
     return ReIDNet(backbone, num_classes, head=cfg.head, embedding_dim=cfg.embedding_dim)
 
 

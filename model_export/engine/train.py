@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -32,9 +33,16 @@ from model_export.data.readers import open_split
 from model_export.data.sampling import FrameMode, IdentityBatchSampler
 from model_export.data.tracklet import ReIDSplit
 from model_export.data.transforms import AugmentConfig
+from model_export.distillation.teacher_table import TeacherTable
 from model_export.engine.checkpoint import build_model, load_checkpoint, save_checkpoint
 from model_export.evaluation.evaluator import evaluate
-from model_export.modeling.losses import batch_hard_triplet_loss, identity_loss, siamese_contrastive_loss
+from model_export.modeling.losses import (
+    batch_hard_triplet_loss,
+    embedding_distillation_loss,
+    identity_loss,
+    siamese_contrastive_loss,
+    similarity_distillation_loss,
+)
 from model_export.modeling.network import ReIDNet
 
 MULTI_SHOT_SETS = {"cuhk03", "synthetic"}
@@ -60,15 +68,24 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def collate(batch: list[tuple[torch.Tensor, int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+def collate(
+    batch: list[tuple[torch.Tensor, int, int, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     frames = torch.stack([b[0] for b in batch])
     pids = torch.tensor([b[1] for b in batch])
-    return frames, pids
+    targets = torch.stack([b[3] for b in batch])
+    return frames, pids, targets
 
 
 def compute_losses(
-    model: ReIDNet, frames: torch.Tensor, pids: torch.Tensor, cfg: TrainConfig
+    model: ReIDNet,
+    frames: torch.Tensor,
+    pids: torch.Tensor,
+    cfg: TrainConfig,
+    targets: torch.Tensor | None = None,
+    distill_head: torch.nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
+    """`targets` (B, T, D): the teachers' vectors of each frame, when distilling."""
     out = model.forward_train(frames)
     steps = frames.size(1)
     parts = {
@@ -78,6 +95,27 @@ def compute_losses(
         "triplet": cfg.w_triplet * batch_hard_triplet_loss(out["seq_feat"], pids, cfg.triplet_margin),
         "siamese": cfg.w_siamese * siamese_contrastive_loss(out["seq_feat"], pids, cfg.siamese_margin),
     }
+    if targets is not None and targets.size(-1) > 0:
+        seq_target = F.normalize(targets.mean(dim=1), dim=1)
+        frame_target = targets.reshape(-1, targets.size(-1))
+        if cfg.w_distill > 0 and distill_head is not None:
+            parts["distill"] = (
+                cfg.w_distill
+                * 0.5
+                * (
+                    embedding_distillation_loss(distill_head(out["seq_emb"]), seq_target)
+                    + embedding_distillation_loss(distill_head(out["frame_emb"]), frame_target)
+                )
+            )
+        if cfg.w_distill_sim > 0:
+            parts["distill_sim"] = (
+                cfg.w_distill_sim
+                * 0.5
+                * (
+                    similarity_distillation_loss(out["seq_emb"], seq_target)
+                    + similarity_distillation_loss(out["frame_emb"], frame_target)
+                )
+            )
     parts["total"] = sum(parts.values())  # type: ignore[assignment]
     return parts
 
@@ -96,8 +134,10 @@ def init_weights(model: ReIDNet, path: Path) -> None:
     print(f"initialised from {path}; new: {len(missing)} temporal tensors")
 
 
-def make_optimizer(model: ReIDNet, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+def make_optimizer(
+    model: ReIDNet, cfg: TrainConfig, extra: list[torch.nn.Parameter]
+) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad] + extra
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -143,11 +183,16 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
         init_weights(model, cfg.init_from)
     model = model.to(memory_format=torch.channels_last)
     input_size = model.input_size
-    optimizer = make_optimizer(model, cfg)
+    teacher = TeacherTable(cfg.teacher_cache) if cfg.teacher_cache is not None else None
+    # Maps the student's embedding into the teachers' space for the per-crop loss; training only.
+    distill_head = torch.nn.Linear(cfg.embedding_dim, teacher.dim, bias=False) if teacher else None
+    optimizer = make_optimizer(model, cfg, list(distill_head.parameters()) if distill_head else [])
     sampler = IdentityBatchSampler(
         split.train, cfg.ids_per_batch, cfg.tracklets_per_id, cfg.seq_lens, seed=cfg.seed
     )
-    dataset = TrainDataset(split.train, input_size, frame_mode(cfg), AugmentConfig(), seed=cfg.seed)
+    dataset = TrainDataset(
+        split.train, input_size, frame_mode(cfg), AugmentConfig(), seed=cfg.seed, teacher=teacher
+    )
     loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0)  # type: ignore[arg-type]
     steps_per_epoch = len(sampler)
     total_steps = cfg.epochs * steps_per_epoch
@@ -156,14 +201,16 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
     warmup = max(1, round(cfg.warmup_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
 
-    start_epoch, step, best, summary, train_seconds = 0, 0, -1.0, {}, 0.0
+    start_epoch, step, summary, train_seconds = 0, 0, {}, 0.0
     last_path = out_dir / "last.pt"
     if cfg.resume and last_path.exists():
         state = load_checkpoint(last_path)
         model.load_state_dict(state["model"])
+        if distill_head is not None:
+            distill_head.load_state_dict(state["distill_head"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        start_epoch, step, best = state["epoch"], state["step"], state["best"]
+        start_epoch, step = state["epoch"], state["step"]
         summary, train_seconds = state["summary"], state["train_seconds"]
         print(f"resumed {last_path} at epoch {start_epoch}, step {step}")
     eval_store = FrameStore(input_size)
@@ -183,8 +230,8 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
         bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=10)
         tic = time.perf_counter()
         images = 0
-        for frames, pids in bar:
-            parts = compute_losses(model, frames, pids, cfg)
+        for frames, pids, targets in bar:
+            parts = compute_losses(model, frames, pids, cfg, targets, distill_head)
             optimizer.zero_grad(set_to_none=True)
             parts["total"].backward()
             optimizer.step()
@@ -216,15 +263,13 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
             log.write_eval(epoch + 1, step, summary)
             mean = summary["mean"]
             print(f"epoch {epoch + 1}: rank-1 {mean['rank1']:.3f} mAP {mean['mAP']:.3f}")
-            if mean["rank1"] > best:
-                best = mean["rank1"]
         state = {
             "model": model.state_dict(),
+            "distill_head": distill_head.state_dict() if distill_head is not None else None,
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "epoch": epoch + 1,
             "step": step,
-            "best": best,
             "config": cfg.to_json(),
             "num_classes": split.num_train_pids,
             "summary": summary,

@@ -3,7 +3,7 @@
     (B, T, 3, H, W) RGB in [0, 1]
       -> normalise (the backbone's mean / std, held as buffers so the export carries them)
       -> backbone on all B*T frames -> feature maps at several levels
-      -> frame vectors f_t (last level pooled)             -- frame-level identity loss
+      -> frame vectors f_t (last level pooled, the backbone's head if it has one) -- frame-level id loss
       -> temporal head: mean_t f_t (+ GRU-RCN residual)     -- the sequence vector
       -> neck (linear, D) -> BNNeck -> L2 normalise         -- the embedding; cosine similarity
 
@@ -23,10 +23,9 @@ from model_export.modeling.backbones import Backbone
 from model_export.modeling.shapes import merge_time, split_vectors
 from model_export.modeling.temporal import PoolingHead, RecurrentHead
 
-HeadKind = Literal["recurrent", "pooling"]
-
-# Hidden channels of the GRU-RCN at each backbone level.
-GRU_HIDDEN: dict[str, tuple[int, ...]] = {"paper": (16, 32, 32), "mobilenetv2": (64, 128, 256)}
+# recurrent: a GRU-RCN on every backbone level (the paper); recurrent_last: on the deepest level
+# only (most of the benefit, if any, at a fraction of the cost); pooling: the mean of frame vectors.
+HeadKind = Literal["recurrent", "recurrent_last", "pooling"]
 
 
 class ReIDNet(nn.Module):
@@ -43,14 +42,21 @@ class ReIDNet(nn.Module):
         self.embedding_dim = embedding_dim
         self.register_buffer("pixel_mean", torch.tensor(backbone.pixel_mean).view(1, 3, 1, 1))
         self.register_buffer("pixel_std", torch.tensor(backbone.pixel_std).view(1, 3, 1, 1))
-        frame_dim = backbone.level_channels[-1]
+        frame_dim = backbone.frame_dim
         self.temporal: nn.Module
         if head == "recurrent":
-            self.temporal = RecurrentHead(backbone.level_channels, GRU_HIDDEN[backbone.name], frame_dim)
+            self.temporal = RecurrentHead(backbone.level_channels, backbone.gru_hidden, frame_dim)
+        elif head == "recurrent_last":
+            self.temporal = RecurrentHead(
+                backbone.level_channels,
+                backbone.gru_hidden,
+                frame_dim,
+                levels=(len(backbone.level_channels) - 1,),
+            )
         elif head == "pooling":
             self.temporal = PoolingHead()
         else:
-            raise ValueError(f"unknown head {head!r}; choose recurrent or pooling")
+            raise ValueError(f"unknown head {head!r}; choose recurrent, recurrent_last or pooling")
         self.neck = nn.Linear(frame_dim, embedding_dim, bias=False)
         self.bnneck = nn.BatchNorm1d(embedding_dim)
         self.bnneck.bias.requires_grad_(False)  # BNNeck (Luo et al. 2019): no shift before the classifier
@@ -61,7 +67,7 @@ class ReIDNet(nn.Module):
         """(B, T, 3, H, W) -> sequence vector (B, F) and frame vectors (B, T, F)."""
         frames = (merge_time(x) - self.pixel_mean) / self.pixel_std
         levels = self.backbone(frames)
-        frame_vectors = split_vectors(levels[-1].mean(dim=(2, 3)), x.size(0), x.size(1))
+        frame_vectors = split_vectors(self.backbone.frame_vectors(levels[-1]), x.size(0), x.size(1))
         return self.temporal(frame_vectors, levels), frame_vectors
 
     def forward(self, x: Tensor) -> Tensor:
@@ -73,8 +79,11 @@ class ReIDNet(nn.Module):
         seq, frame_vectors = self.features(x)
         seq_feat = self.neck(seq)
         frame_feat = self.neck(frame_vectors.reshape(-1, frame_vectors.size(-1)))
+        seq_emb, frame_emb = self.bnneck(seq_feat), self.bnneck(frame_feat)
         return {
             "seq_feat": seq_feat,
-            "seq_logits": self.classifier(self.bnneck(seq_feat)),
-            "frame_logits": self.classifier(self.bnneck(frame_feat)),
+            "seq_emb": seq_emb,
+            "frame_emb": frame_emb,
+            "seq_logits": self.classifier(seq_emb),
+            "frame_logits": self.classifier(frame_emb),
         }

@@ -44,15 +44,26 @@ class LevelGRU(nn.Module):
 
 
 class RecurrentHead(nn.Module):
-    def __init__(self, level_channels: tuple[int, ...], hidden: tuple[int, ...], out_dim: int) -> None:
+    """GRU-RCNs on the backbone levels listed in `levels` (all of them by default)."""
+
+    def __init__(
+        self,
+        level_channels: tuple[int, ...],
+        hidden: tuple[int, ...],
+        out_dim: int,
+        levels: tuple[int, ...] | None = None,
+    ) -> None:
         super().__init__()
         if len(level_channels) != len(hidden):
             raise ValueError("one hidden size per backbone level")
-        self.levels = nn.ModuleList(LevelGRU(c, h) for c, h in zip(level_channels, hidden, strict=True))
-        self.mix = nn.Linear(sum(hidden), out_dim, bias=False)
+        self.level_ids: list[int] = list(levels if levels is not None else range(len(level_channels)))
+        self.levels = nn.ModuleList(LevelGRU(level_channels[i], hidden[i]) for i in self.level_ids)
+        self.mix = nn.Linear(sum(hidden[i] for i in self.level_ids), out_dim, bias=False)
         nn.init.normal_(self.mix.weight, std=1e-3)
 
     def forward(self, frame_vectors: Tensor, levels: list[Tensor]) -> Tensor:
         batch, steps = frame_vectors.size(0), frame_vectors.size(1)
-        pooled = [level_gru(levels[i], batch, steps) for i, level_gru in enumerate(self.levels)]
+        pooled: list[Tensor] = []
+        for k, level_gru in enumerate(self.levels):
+            pooled.append(level_gru(levels[self.level_ids[k]], batch, steps))
         return frame_vectors.mean(dim=1) + self.mix(torch.cat(pooled, dim=1))

@@ -12,6 +12,8 @@ from pathlib import Path
 from model_export.data.readers.cuhk03 import read_cuhk03
 from model_export.data.readers.ilidsvid import read_ilidsvid
 from model_export.data.readers.mars import read_mars
+from model_export.data.readers.multisite import read_multisite
+from model_export.data.readers.peta import read_prid_single_shot, read_viper
 from model_export.data.readers.prid2011 import read_prid2011
 from model_export.data.synthetic import make_synthetic
 from model_export.data.tracklet import ReIDSplit
@@ -21,6 +23,11 @@ READERS: dict[str, Callable[..., ReIDSplit]] = {
     "prid2011": read_prid2011,
     "mars": read_mars,
     "cuhk03": read_cuhk03,
+    # CUHK03 labeled + detected and five PETA sites; evaluated on CUHK03 val.
+    "multisite": read_multisite,
+    # Test sets only (no training tracklets): cameras the models never saw.
+    "viper": read_viper,
+    "prid": read_prid_single_shot,
     # Renders its tree under root on first use (tests and smoke runs).
     "synthetic": make_synthetic,
 }
@@ -50,5 +57,8 @@ __all__ = [
     "read_cuhk03",
     "read_ilidsvid",
     "read_mars",
+    "read_multisite",
     "read_prid2011",
+    "read_prid_single_shot",
+    "read_viper",
 ]

@@ -1,4 +1,4 @@
-"""CUHK03 (labeled) reader: up to 5 images per identity and camera used as a short tracklet."""
+"""CUHK03 reader: up to 5 images per identity and camera used as a short tracklet (labeled or detected)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from model_export.data.tracklet import ReIDSplit, Tracklet, relabel
 
 _NAME = re.compile(r"(\d+)_(\d+)")
 _IMAGES_PER_CAMERA = 5
+DETECTED_PID_OFFSET = 1000
 
 
 def _read_split(folder: Path) -> list[Tracklet]:
@@ -33,6 +34,20 @@ def _read_split(folder: Path) -> list[Tracklet]:
         Tracklet(pid=pid, camid=camid, frames=tuple(p for _, p in sorted(groups[(pid, camid)])))
         for pid, camid in sorted(groups)
     ]
+
+
+def read_cuhk03_train(root: Path, cut: str = "labeled", split: str = "train_resized") -> list[Tracklet]:
+    """Training tracklets under the dataset's own ids, cut by hand (`labeled`) or by a detector.
+
+    `detected/PPPP` is `labeled/1PPP` (the dataset's README), so the same person keeps one identity
+    whether a tracklet was cut by hand or by a detector: the pair the model must learn to match.
+    """
+    if cut not in ("labeled", "detected"):
+        raise ValueError(f"unknown CUHK03 cut {cut!r}; choose labeled or detected")
+    tracklets = _read_split(resolve_root(root, cut, split) / split)
+    if cut == "labeled":
+        return tracklets
+    return [Tracklet(pid=t.pid + DETECTED_PID_OFFSET, camid=t.camid, frames=t.frames) for t in tracklets]
 
 
 def read_cuhk03(root: Path, train_split: str = "train_resized", eval_split: str = "val") -> ReIDSplit:

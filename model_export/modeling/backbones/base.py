@@ -17,6 +17,19 @@ class Backbone(nn.Module):
     pixel_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     pixel_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     level_channels: tuple[int, ...] = ()
+    # Hidden channels of the GRU-RCN at each level: what the recurrence may spend on this backbone.
+    gru_hidden: tuple[int, ...] = ()
+    # Read when the network is built, never in the exported graph: TorchScript must not compile it.
+    __jit_unused_properties__: list[str] = ["frame_dim"]  # noqa: RUF012 - TorchScript's own hook
+
+    @property
+    def frame_dim(self) -> int:
+        return self.level_channels[-1]
+
+    def frame_vectors(self, last_level: Tensor) -> Tensor:
+        """(N, C, H, W) -> (N, frame_dim): one vector per frame; a backbone with a pretrained head
+        on top of its last map overrides this."""
+        return last_level.mean(dim=(2, 3))
 
     def forward(self, x: Tensor) -> list[Tensor]:  # (N, 3, H, W) -> one (N, C_l, H_l, W_l) per level
         raise NotImplementedError

@@ -81,6 +81,7 @@ class MobileNetV2(Backbone):
     name = "mobilenetv2"
     input_size = (160, 64)
     level_channels = (32, 96, 1280)
+    gru_hidden = (64, 128, 256)
 
     def __init__(self, pretrained: bool = True) -> None:
         super().__init__()

@@ -22,6 +22,7 @@ class PaperCNN(Backbone):
     pixel_mean = (0.5, 0.5, 0.5)
     pixel_std = (0.25, 0.25, 0.25)
     level_channels = (16, 32, 32)
+    gru_hidden = (16, 32, 32)
 
     def __init__(self) -> None:
         super().__init__()

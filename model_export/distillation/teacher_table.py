@@ -1,0 +1,37 @@
+"""The teachers' vectors of every training crop, looked up by file while training (the cache that
+`teacher_cache.build_teacher_cache` writes). Several teachers form an ensemble: their unit vectors
+concatenated and scaled by 1/sqrt(k), so the ensemble's cosine similarity is the mean of theirs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+class TeacherTable:
+    """File -> the teachers' ensemble vector of that crop."""
+
+    def __init__(self, path: Path, teachers: Sequence[str] | None = None) -> None:
+        with np.load(path) as data:
+            names = [k.removeprefix("teacher:") for k in data.files if k.startswith("teacher:")]
+            chosen = list(teachers) if teachers else names
+            missing = sorted(set(chosen) - set(names))
+            if missing:
+                raise ValueError(f"{path} has no teacher {missing}; it has {names}")
+            parts = [data[f"teacher:{n}"].astype(np.float32) for n in chosen]
+            self.index = {p: i for i, p in enumerate(data["paths"].tolist())}
+        self.teachers = chosen
+        self.vectors = torch.from_numpy(np.concatenate(parts, axis=1) / np.sqrt(len(parts)))
+        self.dim = self.vectors.size(1)
+
+    def lookup(self, frames: Sequence[Path]) -> Tensor:
+        """(len(frames), D); a file the cache does not hold is an error, never a silent zero target."""
+        try:
+            rows = [self.index[str(Path(p).resolve())] for p in frames]
+        except KeyError as exc:
+            raise KeyError(f"{exc.args[0]} is not in the teacher cache: rebuild it for this data") from None
+        return self.vectors[rows]

@@ -1,0 +1,164 @@
+"""One table for every model a user might pick: ours (a checkpoint, an exported file, or a running
+service's `POST /embed`) and the peers, on the same real test sets with the same protocol.
+
+Test sets: CUHK03 labeled `val` (both directions), VIPeR all 632 people (both directions), PRID 2011
+single-shot (200 queries against all 749 of camera b). Sequence models embed each tracklet whole;
+crop models (the peers) embed each crop alone and average the unit vectors of a tracklet, as their
+users do. Speed is each model's own: frames per second spent inside the model, decoding excluded.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from model_export.data.dataset import FrameStore
+from model_export.data.readers import open_split
+from model_export.data.tracklet import ReIDSplit, Tracklet
+from model_export.evaluation.evaluator import EmbedFn, cosine_distance, embed_tracklets, score, summarise
+from model_export.evaluation.peers import Timer
+
+# name -> (reader, folder under the data root)
+TEST_SETS: dict[str, tuple[str, str]] = {
+    "cuhk03": ("cuhk03", "cuhk03"),
+    "viper": ("viper", "peta"),
+    "prid": ("prid", "peta"),
+}
+
+
+class Candidate(Protocol):
+    name: str
+    timer: Timer
+
+    def embed(self, tracklets: Sequence[Tracklet]) -> np.ndarray: ...
+
+
+@dataclass
+class SequenceModel:
+    """Ours: a tracklet's frames in chunks through the network, as the service does."""
+
+    name: str
+    fn: EmbedFn
+    input_size: tuple[int, int]
+    chunk: int = 16
+
+    def __post_init__(self) -> None:
+        self.timer = Timer()
+        self._store = FrameStore(self.input_size)
+
+    def _timed(self, x: torch.Tensor) -> torch.Tensor:
+        tic = time.perf_counter()
+        out = self.fn(x)
+        self.timer.seconds += time.perf_counter() - tic
+        self.timer.crops += x.size(0) * x.size(1)
+        return out
+
+    def embed(self, tracklets: Sequence[Tracklet]) -> np.ndarray:
+        with torch.no_grad():
+            return embed_tracklets(self._timed, tracklets, self.input_size, self.chunk, store=self._store)
+
+
+@dataclass
+class CropModel:
+    """A peer: each crop alone, the unit vectors of a tracklet averaged and re-normalised."""
+
+    name: str
+    fn: Callable[[np.ndarray], np.ndarray]
+    input_size: tuple[int, int]
+    timer: Timer
+    batch: int = 64
+
+    def embed(self, tracklets: Sequence[Tracklet]) -> np.ndarray:
+        store = FrameStore(self.input_size)
+        paths = [(i, f) for i, t in enumerate(tracklets) for f in t.frames]
+        sums = np.zeros((len(tracklets), 0), np.float32)
+        for start in range(0, len(paths), self.batch):
+            part = paths[start : start + self.batch]
+            vectors = self.fn(store.load_many([f for _, f in part]).numpy())
+            if sums.shape[1] == 0:
+                sums = np.zeros((len(tracklets), vectors.shape[1]), np.float32)
+            np.add.at(sums, [i for i, _ in part], vectors)
+        return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+
+
+@dataclass
+class ServiceModel:
+    """Ours as a user meets it: every tracklet uploaded to a running service's `POST /embed`."""
+
+    url: str
+    api_key: str | None = None
+    name: str = "service"
+
+    def __post_init__(self) -> None:
+        self.timer = Timer()
+
+    def _post(self, frames: Sequence[Path]) -> np.ndarray:
+        boundary = uuid.uuid4().hex
+        body = bytearray()
+        for path in frames:
+            body += (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="frames"; filename="{path.name}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            body += path.read_bytes() + b"\r\n"
+        body += f"--{boundary}--\r\n".encode()
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(self.url.rstrip("/") + "/embed", bytes(body), headers, method="POST")
+        tic = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=120) as response:
+            answer = json.loads(response.read())
+        self.timer.seconds += time.perf_counter() - tic
+        self.timer.crops += len(frames)
+        if self.name == "service":
+            self.name = f"service {answer['model']['name']} {answer['model']['version']}"
+        return np.asarray(answer["embedding"], np.float32)
+
+    def embed(self, tracklets: Sequence[Tracklet]) -> np.ndarray:
+        return np.stack([self._post(t.frames) for t in tracklets])
+
+
+def open_test_set(name: str, data_root: Path) -> ReIDSplit:
+    reader, folder = TEST_SETS[name]
+    return open_split(reader, data_root / folder)
+
+
+def evaluate_candidate(candidate: Candidate, split: ReIDSplit) -> dict[str, object]:
+    q = candidate.embed(split.query)
+    g = candidate.embed(split.gallery)
+    return summarise(score(split, cosine_distance(q, g)))
+
+
+def compare(candidates: Sequence[Candidate], data_root: Path, sets: Sequence[str]) -> list[dict[str, object]]:
+    """One row per candidate: mean rank-1 and mAP per set, and its frames/s over all sets."""
+    splits = {name: open_test_set(name, data_root) for name in sets}
+    rows = []
+    for candidate in candidates:
+        row: dict[str, object] = {}
+        for name, split in splits.items():
+            mean = evaluate_candidate(candidate, split)["mean"]
+            row[name] = {"rank1": mean["rank1"], "mAP": mean["mAP"]}  # type: ignore[index]
+            print(f"{candidate.name} {name}: rank-1 {mean['rank1']:.3f} mAP {mean['mAP']:.3f}", flush=True)  # type: ignore[index]
+        row["name"] = candidate.name
+        row["frames_per_s"] = candidate.timer.crops_per_s
+        rows.append(row)
+    return rows
+
+
+def table(rows: Sequence[dict[str, object]], sets: Sequence[str]) -> str:
+    head = "| model | " + " | ".join(f"{s} rank-1 | {s} mAP" for s in sets) + " | frames/s |"
+    lines = [head, "|" + " --- |" * (2 * len(sets) + 2)]
+    for row in rows:
+        cells = " | ".join(f"{row[s]['rank1']:.3f} | {row[s]['mAP']:.3f}" for s in sets)  # type: ignore[index]
+        lines.append(f"| {row['name']} | {cells} | {row['frames_per_s']:.0f} |")
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""Other projects' re-id models as crop embedders, to be measured beside ours and to teach ours.
+
+Each peer embeds single crops, as its authors use it: RGB uint8 crops (N, 3, H, W) at its input size
+in, L2-normalised vectors (N, D) out. The preprocessing each one expects (channel order, scale, mean)
+is its own and lives here, next to the file it belongs to.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+PEERS_ROOT = Path("../shared/peers")
+INTEL_MODELS: tuple[str, ...] = (
+    "person-reidentification-retail-0277",
+    "person-reidentification-retail-0286",
+    "person-reidentification-retail-0287",
+    "person-reidentification-retail-0288",
+)
+OSNET_ONNX = "torchreid-osnet/osnet_x0_25_msmt17.onnx"
+_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3, 1, 1)
+_IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 3, 1, 1)
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+@dataclass
+class Timer:
+    """Crops embedded and seconds spent in the model alone (no decoding): each peer's own speed."""
+
+    crops: int = 0
+    seconds: float = 0.0
+
+    @property
+    def crops_per_s(self) -> float:
+        return self.crops / self.seconds if self.seconds else float("nan")
+
+
+class OpenVINOPeer:
+    """An OpenVINO IR (Intel's Open Model Zoo): BGR, 0-255 floats; the graph normalises."""
+
+    input_size = (256, 128)
+
+    def __init__(self, xml: Path, threads: int = 0, batch: int = 16) -> None:
+        import openvino as ov
+
+        self.name = xml.stem
+        self.batch = batch
+        core = ov.Core()
+        model = core.read_model(xml)
+        model.reshape({model.inputs[0].get_any_name(): [batch, 3, *self.input_size]})
+        config = {"INFERENCE_NUM_THREADS": threads} if threads > 0 else {}
+        self._compiled = core.compile_model(model, "CPU", config)
+        self.timer = Timer()
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        n = len(crops)
+        x = crops[:, ::-1].astype(np.float32)  # RGB -> BGR
+        out = []
+        tic = time.perf_counter()
+        for start in range(0, n, self.batch):
+            part = x[start : start + self.batch]
+            pad = self.batch - len(part)
+            if pad:  # the IR is compiled for one batch size
+                part = np.concatenate([part, np.zeros((pad, *part.shape[1:]), np.float32)])
+            out.append(self._compiled(part)[0][: self.batch - pad])
+        self.timer.crops += n
+        self.timer.seconds += time.perf_counter() - tic
+        return _normalise(np.concatenate(out).astype(np.float32))
+
+
+@dataclass
+class OnnxPeer:
+    """torchreid's OSNet exported to ONNX: RGB in [0, 1], ImageNet mean and std, batch dynamic."""
+
+    path: Path
+    threads: int = 0
+    input_size: tuple[int, int] = (256, 128)
+    timer: Timer = field(default_factory=Timer)
+
+    def __post_init__(self) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if self.threads > 0:
+            options.intra_op_num_threads = self.threads
+        self.name = self.path.stem
+        self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        x = (crops.astype(np.float32) / 255.0 - _IMAGENET_MEAN) / _IMAGENET_STD
+        tic = time.perf_counter()
+        out = self._session.run(None, {self._input: x})[0]
+        self.timer.crops += len(crops)
+        self.timer.seconds += time.perf_counter() - tic
+        return _normalise(out.astype(np.float32))
+
+
+def build_peer(name: str, root: Path = PEERS_ROOT, threads: int = 0) -> OpenVINOPeer | OnnxPeer:
+    """`person-reidentification-retail-0277` ... or `osnet_x0_25_msmt17`, read from `root`."""
+    if name in INTEL_MODELS:
+        matches = sorted((root / "intel" / name).glob(f"FP*/{name}.xml"))
+        if not matches:
+            raise FileNotFoundError(f"no {name}.xml under {root / 'intel' / name}")
+        return OpenVINOPeer(matches[-1], threads=threads)
+    if name == Path(OSNET_ONNX).stem:
+        return OnnxPeer(root / OSNET_ONNX, threads=threads)
+    raise ValueError(f"unknown peer {name!r}; known: {', '.join([*INTEL_MODELS, Path(OSNET_ONNX).stem])}")
