@@ -19,7 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from service.api import errors
 from service.api.middleware import BodyLimit, RequestMetrics
 from service.api.ratelimit import RateLimit
-from service.api.routes import audit, embed, gallery, health, match, model, ui
+from service.api.routes import audit, embed, gallery, health, match, model, tracks, ui
 from service.audit import open_audit
 from service.core.config import Settings
 from service.core.metrics import Metrics
@@ -110,7 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.reid = state
-    for router in (embed.router, match.router, gallery.router, audit.router, model.router, health.router):
+    routers = (embed, match, tracks, gallery, audit, model, health)
+    for router in (r.router for r in routers):
         app.include_router(router)
     ui.install(app)
     errors.install(app)

@@ -34,6 +34,8 @@ from service.schemas import (
     TrackletForm,
     TrackletOptions,
 )
+from service.tracks.schemas import TracksForm, TracksOptions
+from service.tracks.usecase import TracksInput, check_options
 from service.usecases import KINDS, EnrollInput, MatchQuery, Probe, TrackletUpload
 
 M = TypeVar("M", bound=BaseModel)
@@ -314,6 +316,23 @@ def _search_filters(filters: MatchFilters) -> SearchFilters:
     )
 
 
+async def tracks_input(request: Request, state: StateDep) -> TracksInput:
+    """POST /tracks: a clip, its tracker file, and what to do with the tracks (TracksForm)."""
+    state.require_embedder()
+    form = await read_form(request, state.limits)
+    form.reject_unknown(TracksForm)
+    options = form.parse(TracksOptions)
+    files = {}
+    for name, what in (("video", "the camera's clip"), ("tracks", "the tracker's output (MOT CSV or JSON)")):
+        given = form.files.get(name, [])
+        if len(given) != 1:
+            raise BadInput(f"upload {what} as one `{name}` file; got {len(given)}")
+        files[name] = given[0]
+    check_options(options, state.settings.max_top_k)
+    return TracksInput(files["video"], files["tracks"], options)
+
+
 TrackletUploadDep = Annotated[TrackletUpload, Depends(tracklet_upload)]
+TracksInputDep = Annotated[TracksInput, Depends(tracks_input)]
 EnrollInputDep = Annotated[EnrollInput, Depends(enroll_input)]
 MatchQueryDep = Annotated[MatchQuery, Depends(match_query)]

@@ -67,6 +67,24 @@ class Settings(BaseSettings):
     default_top_k: int = Field(10, gt=0)
     max_top_k: int = Field(1000, gt=0)
 
+    # POST /tracks, a clip and its tracker's output (docs/tracks.md): limits, checked while reading...
+    tracks_max_video_frames: int = Field(54_000, gt=0)  # decoded per request (30 min at 30 fps): CPU time
+    tracks_max_file_bytes: int = Field(16 * 1024 * 1024, gt=0)  # the tracker file
+    tracks_max_boxes: int = Field(200_000, gt=0)  # about 40 MB parsed
+    tracks_max_tracks: int = Field(1_000, gt=0)
+    tracks_max_boxes_per_frame: int = Field(200, gt=0)
+    tracks_max_crops: int = Field(4096, gt=0)  # crops held at once at the model's input: the memory bound
+    tracks_in_flight: int = Field(8, ge=1)  # tracks embedding at once
+    # ...and what makes a box a usable crop (the reasons for each default: service/tracks/plan.py)
+    tracks_min_confidence: float = 0.5
+    tracks_min_height: int = Field(40, ge=1)
+    tracks_min_width: int = Field(12, ge=1)
+    tracks_min_aspect: float = Field(0.2, gt=0)
+    tracks_max_aspect: float = Field(1.5, gt=0)
+    tracks_min_visible: float = Field(0.6, ge=0, le=1)
+    tracks_min_boxes: int = Field(3, ge=1)
+    tracks_frames_per_track: int = Field(32, ge=1)
+
     # rate limits: a token bucket per client address, and one per API key presented (429 beyond);
     # /healthz, /readyz and /metrics are exempt. 0 requests a minute turns them off.
     rate_limit_per_minute: int = Field(600, ge=0)

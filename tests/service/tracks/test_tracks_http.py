@@ -1,0 +1,223 @@
+"""POST /tracks end to end: a real uvicorn on the shipped model, Redis, synthetic footage of two cameras."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import redis
+from footage import Footage
+
+from reid_client.cli import main as reid
+from service.media.decode import MediaLimits, Upload, open_video
+from service.tracks.cut import cut_crops
+from service.tracks.plan import CropRules, plan_crops
+from service.tracks.trackfile import TrackFileLimits, parse_tracker_file
+
+THRESHOLD = 0.5  # the shipped model: these people score 0.64-0.82 with themselves across cameras
+START = 1_750_000_000.0
+
+
+def upload(footage: Footage, mot: str | None = None, **fields: object) -> dict:
+    return {
+        "files": {
+            "video": (f"{footage.camera}.mp4", footage.video, "video/mp4"),
+            "tracks": (f"{footage.camera}.txt", (mot or footage.mot()).encode(), "text/plain"),
+        },
+        "data": {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in fields.items()},
+    }
+
+
+def keys(redis_url: str, namespace: str) -> set[str]:
+    return {k.decode() for k in redis.Redis.from_url(redis_url).scan_iter(match=f"{namespace}:*")}
+
+
+def test_two_cameras_of_the_same_people_give_each_person_one_global_id(
+    serve_shipped, cameras: tuple[Footage, Footage], redis_url: str, namespace: str, tmp_path: Path
+) -> None:
+    cam_a, cam_b = cameras
+    server = serve_shipped(redis_url=redis_url, redis_namespace=namespace)
+    with server.client() as client:
+        first = client.post(
+            "/tracks",
+            **upload(cam_a, camera="camA", action="match-or-enroll", threshold=THRESHOLD, start_time=START),
+        )
+        assert first.status_code == 200, first.text
+        answer = first.json()
+        assert {t["result"] for t in answer["tracks"]} == {"enrolled"}  # an empty gallery: all new
+        assert sorted(e["id"] for e in answer["enrolled"]) == ["camA:1", "camA:2", "camA:3"]
+        entry = client.get("/gallery/camA:1").json()
+        boxes = sum(1 for b in cam_a.boxes if b.track_id == 1)
+        first_frame = min(b.frame for b in cam_a.boxes if b.track_id == 1)
+        assert entry["camera"] == "camA"
+        assert entry["timestamp"] == pytest.approx(START + (first_frame - 1) / cam_a.fps, abs=1e-3)
+        assert entry["tags"]["boxes"] == str(boxes) and entry["tags"]["time_base"] == "epoch"
+        assert client.get("/gallery/camA:1/thumbnail").status_code == 200
+
+    # camera B through the command-line client, as a user would: its tracks take camera A's ids
+    out, err, mot_file = io.StringIO(), io.StringIO(), tmp_path / "camB.global.txt"
+    (tmp_path / "camB.mp4").write_bytes(cam_b.video)
+    (tmp_path / "camB.txt").write_text(cam_b.mot())
+    code = reid(
+        ["tracks", str(tmp_path / "camB.mp4"), str(tmp_path / "camB.txt"), "--camera", "camB",
+         "--threshold", str(THRESHOLD), "--mot-out", str(mot_file)],
+        env={"REID_URL": server.url}, stdout=out, stderr=err,
+    )  # fmt: skip
+    assert code == 0, err.getvalue()
+    second = json.loads(out.getvalue())
+    person_a = {f"camA:{t}": p for t, p in cam_a.person_of_track.items()}
+    for track in second["tracks"]:
+        assert track["result"] == "matched", track
+        assert person_a[track["gallery_id"]] == cam_b.person_of_track[track["track_id"]], track
+        assert track["similarity"] >= THRESHOLD
+    assert second["enrolled"] == []
+    lines = mot_file.read_text().splitlines()
+    assert len(lines) == len(cam_b.boxes)
+    for line in lines:
+        frame, gid, x, y = line.split(",")[:4]
+        truth = next(b for b in cam_b.boxes if b.frame == int(frame) and (b.x, b.y) == (int(x), int(y)))
+        assert person_a[gid] == cam_b.person_of_track[truth.track_id]
+    assert len([k for k in keys(redis_url, namespace) if ":entry:" in k]) == 3  # nobody enrolled twice
+
+
+def test_embed_gives_the_vector_embed_gives_for_the_same_crops(
+    serve_shipped, cameras: tuple[Footage, Footage]
+) -> None:
+    footage = cameras[0]
+    server = serve_shipped()
+    with server.client() as client:
+        answer = client.post("/tracks", **upload(footage, camera="camA", action="embed")).json()
+        model = client.get("/model").json()
+        track = next(t for t in answer["tracks"] if t["track_id"] == 1)
+        assert track["result"] == "embedded" and track["chunks"] == 2 and track["frames_used"] == 32
+        # the same crops, cut here and sent to /embed as lossless PNG frames
+        tracker = parse_tracker_file(footage.mot().encode(), TrackFileLimits())
+        media = MediaLimits(1 << 26, 512, 1 << 24, 10)
+        with open_video(Upload("v.mp4", footage.video), media) as video:
+            plan = plan_crops(tracker, video.width, video.height, CropRules(), 16)
+            size = (model["height"], model["width"])
+            crops = cut_crops(video, plan, size, 10_000).crops[1]
+        frames = [("frames", (f"{i:03d}.png", cv2.imencode(".png", c[..., ::-1])[1].tobytes(), "image/png"))
+                  for i, c in enumerate(crops)]  # fmt: skip
+        direct = client.post("/embed", files=frames).json()
+    assert direct["chunks"] == 2
+    assert float(np.dot(track["embedding"], direct["embedding"])) > 0.9999
+
+
+def test_skipped_tracks_say_why_and_matching_stores_nothing(
+    serve_shipped, cameras: tuple[Footage, Footage]
+) -> None:
+    footage = cameras[0]
+    junk = "".join(f"{f},77,5,5,10,20,0.9\n" for f in range(1, 6)) + "1,78,0,0,64,128,0.2\n"
+    server = serve_shipped()
+    with server.client() as client:
+        answer = client.post(
+            "/tracks", **upload(footage, footage.mot() + junk, camera="camA", action="match")
+        )
+        assert answer.status_code == 200, answer.text
+        tracks = {t["track_id"]: t for t in answer.json()["tracks"]}
+        assert tracks[77]["result"] == "skipped" and tracks[77]["dropped"] == {"too_small": 5}
+        assert tracks[77]["skipped"] == "0 usable boxes of the 3 needed (dropped: 5 too small)"
+        assert tracks[78]["dropped"] == {"low_confidence": 1}
+        assert tracks[1]["result"] == "searched" and tracks[1]["matches"] == []
+        assert client.get("/gallery").json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "message"),
+    [
+        ({"mot": "1,1,0,0,64,128\n1,2,0,0,64\n"}, 422, r"tracker file line 2: expected at least 6 values"),
+        (
+            {"mot": '[{"frame": 1, "track_id": 1, "x": 0, "y": 0, "w": 9, "h": 9, "score": 1}]'},
+            422,
+            r"item 0: score",
+        ),
+        ({"extra": {"colour": "red"}}, 422, r"unknown form field 'colour'"),
+        ({"video": b"not a video at all"}, 415, r"not an MP4"),
+        ({"video_cut": True}, 422, r"cannot decode video|video has no frames|only \d+ frames"),
+        ({"mot_extra_frame": 500}, 422, r"boxes up to frame 500 \(line \d+\) but video 'camA.mp4' has only"),
+        ({"extra": {"threshold": ""}}, 422, r"match-or-enroll needs a threshold"),
+        ({"extra": {"id_template": "{camera}"}}, 422, r"must contain \{track\}"),
+        ({"extra": {"id_template": "{camera}/{track}"}}, 422, r"not a valid gallery id"),
+        ({"no_tracks": True}, 422, r"one `tracks` file; got 0"),
+        ({"settings": {"tracks_max_boxes": 10}}, 413, r"line 11: more than 10 boxes"),
+        ({"settings": {"tracks_max_crops": 20}}, 413, r"more than 20 crops"),
+    ],
+)
+def test_bad_input_is_a_4xx_with_json_and_stores_nothing(
+    serve_shipped, cameras: tuple[Footage, Footage], redis_url: str, namespace: str,
+    change: dict, status: int, message: str,
+) -> None:  # fmt: skip
+    footage = cameras[0]
+    server = serve_shipped(redis_url=redis_url, redis_namespace=namespace, **change.get("settings", {}))
+    mot = change.get("mot", footage.mot())
+    if "mot_extra_frame" in change:
+        mot += f"{change['mot_extra_frame']},1,10,10,64,128,1\n"
+    body = upload(footage, mot, camera="camA", action="match-or-enroll", threshold=0.5)
+    body["data"].update(change.get("extra", {}))
+    if "video" in change:
+        body["files"]["video"] = ("camA.mp4", change["video"], "video/mp4")
+    if change.get("video_cut"):
+        body["files"]["video"] = ("camA.mp4", footage.video[: len(footage.video) // 3], "video/mp4")
+    if change.get("no_tracks"):
+        del body["files"]["tracks"]
+    with server.client() as client:
+        response = client.post("/tracks", **body)
+        assert response.status_code == status, response.text
+        error = response.json()["error"]
+        assert error["code"] and re.search(message, error["message"]), error
+        assert client.get("/gallery").json()["total"] == 0
+    assert [k for k in keys(redis_url, namespace) if ":entry:" in k or ":thumb" in k] == []
+
+
+def test_ids_in_use_are_a_conflict_and_a_later_clip_uses_start(
+    serve_shipped, cameras: tuple[Footage, Footage]
+) -> None:
+    footage = cameras[0]
+    server = serve_shipped()
+    with server.client() as client:
+        assert client.post("/tracks", **upload(footage, camera="camA", action="enroll")).status_code == 200
+        again = client.post("/tracks", **upload(footage, camera="camA", action="enroll"))
+        assert again.status_code == 409 and again.json()["error"]["code"] == "id_in_use"
+        assert client.get("/gallery").json()["total"] == 3
+        later = client.post(
+            "/tracks",
+            **upload(
+                footage,
+                camera="camA",
+                action="enroll",
+                start_time=START,
+                id_template="{camera}:{start}:{track}",
+            ),
+        )
+        assert later.status_code == 200, later.text
+        assert sorted(e["id"] for e in later.json()["enrolled"]) == [
+            f"camA:{int(START)}:{t}" for t in (1, 2, 3)
+        ]
+
+
+def test_roles_are_those_of_the_other_routes(serve_shipped, cameras: tuple[Footage, Footage]) -> None:
+    footage = cameras[0]
+    server = serve_shipped(api_keys="reader:read:r-key,writer:write:w-key", protect_reads=True)
+    with server.client() as client:
+        anonymous = client.post("/tracks", **upload(footage, camera="camA", action="match"))
+        assert anonymous.status_code == 401
+        read = {"Authorization": "Bearer r-key"}
+        assert (
+            client.post("/tracks", headers=read, **upload(footage, camera="camA", action="match")).status_code
+            == 200
+        )
+        refused = client.post("/tracks", headers=read, **upload(footage, camera="camA", action="enroll"))
+        assert refused.status_code == 403 and "write" in refused.json()["error"]["message"]
+        write = {"Authorization": "Bearer w-key"}
+        assert (
+            client.post(
+                "/tracks", headers=write, **upload(footage, camera="camA", action="enroll")
+            ).status_code
+            == 200
+        )
