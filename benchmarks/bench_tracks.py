@@ -7,7 +7,10 @@ exact MOTChallenge boxes. Measured in this process, interleaved, medians of the 
 
 - decode, every frame converted: the floor of anything that reads every frame as /embed does;
 - decode, grab only: what the codec alone costs (the floor of one pass);
-- crops: parse + plan + one pass cutting the planned crops (service/tracks, no model).
+- crops: parse + plan + one pass cutting the planned crops (service/tracks, no model);
+- /tracks over HTTP (unless --no-http): the whole request on the shipped model, action embed, through
+  a real uvicorn on 127.0.0.1 (devtools.harness), the gallery in memory, one ONNX Runtime thread
+  per --threads.
 
 Tracks per second count the tracks of the file that got an embedding (or crops, for `crops`).
 """
@@ -22,8 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 
+from devtools.harness import LiveServer
+from service.core.config import Settings
 from service.media.decode import MediaLimits, Upload, open_video
 from service.tracks.crops import FootageLimits, read_crops
 from service.tracks.plan import CropRules
@@ -37,15 +43,15 @@ MEDIA = MediaLimits(1 << 30, max_frames=1_000_000, max_frame_pixels=4096 * 4096,
 def make_clip(
     folder: Path, frames: int, tracks: int, width: int, height: int, fps: float = 25.0
 ) -> tuple[bytes, str]:
-    """A clip where `tracks` people-shaped boxes cross the frame, each for most of the clip."""
+    """A clip where `tracks` people-shaped boxes cross the frame, each for part of the clip."""
     rng = np.random.default_rng(0)
     scene = rng.integers(60, 160, (height, width, 3), dtype=np.uint8)
     box_h = max(48, height // 3)
     box_w = box_h * 2 // 5
     colours = rng.integers(0, 256, (tracks, 2, 3))
-    lives = [
-        (int(rng.integers(0, frames // 5)), frames - int(rng.integers(0, frames // 5))) for _ in range(tracks)
-    ]
+    # people come and go: each crosses the frame during 20-40% of the clip, starting anywhere
+    spans = [int(rng.uniform(0.2, 0.4) * frames) for _ in range(tracks)]
+    lives = [(start := int(rng.integers(0, frames - span)), start + span) for span in spans]
     lanes = [int(y) for y in rng.integers(0, height - box_h, tracks)]
     path = folder / "clip.mp4"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
@@ -80,6 +86,18 @@ def crops(video: bytes, mot: str) -> tuple[int, int]:
     return result.frames_decoded, len(result.crops)
 
 
+def tracks_request(url: str, video: bytes, mot: str) -> tuple[int, int]:
+    """One POST /tracks (action embed): frames the service decoded, tracks it embedded."""
+    files = {"video": ("clip.mp4", video, "video/mp4"), "tracks": ("clip.txt", mot.encode(), "text/plain")}
+    response = httpx.post(
+        f"{url}/tracks", files=files, data={"camera": "bench", "action": "embed"}, timeout=600
+    )
+    response.raise_for_status()
+    answer = response.json()
+    embedded = sum(1 for t in answer["tracks"] if t["result"] == "embedded")
+    return answer["video"]["frames_decoded"], embedded
+
+
 def timed(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
     times, out = [], None
     for _ in range(repeats):
@@ -100,6 +118,8 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=12)
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-http", action="store_true", help="skip the /tracks request through the service")
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads of the served model")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
     frames, repeats = (150, 1) if args.quick else (args.frames, args.repeats)
@@ -118,11 +138,27 @@ def main() -> None:
         "decode, grab only (codec floor)": lambda: (grab_only(video), 0),
         "crops: parse + plan + one pass": lambda: crops(video, mot),
     }
-    for _ in range(repeats):
-        for name, job in jobs.items():
-            seconds, out = timed(job, 1)
-            results.setdefault(name, []).append(seconds)
-            counts[name] = out  # type: ignore[assignment]
+    server = None
+    if not args.no_http:
+        server = LiveServer(
+            Settings(
+                _env_file=None,
+                redis_url=None,
+                rate_limit_per_minute=0,
+                intra_op_threads=args.threads,
+                max_upload_bytes=max(64 << 20, 2 * len(video)),
+            )
+        ).start()
+        jobs["/tracks over HTTP, action embed"] = lambda: tracks_request(server.url, video, mot)
+    try:
+        for _ in range(repeats):
+            for name, job in jobs.items():
+                seconds, out = timed(job, 1)
+                results.setdefault(name, []).append(seconds)
+                counts[name] = out  # type: ignore[assignment]
+    finally:
+        if server is not None:
+            server.stop()
     for name in jobs:
         seconds = statistics.median(results[name])
         decoded, tracks = counts[name]
