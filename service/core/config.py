@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     # POST /tracks, a clip and its tracker's output (docs/tracks.md): limits, checked while reading...
     tracks_max_video_frames: int = Field(54_000, gt=0)  # decoded per request (30 min at 30 fps): CPU time
     tracks_max_file_bytes: int = Field(16 * 1024 * 1024, gt=0)  # the tracker file
-    tracks_max_boxes: int = Field(200_000, gt=0)  # about 40 MB parsed
+    tracks_max_boxes: int = Field(200_000, gt=0)  # about 50 MB parsed, 100 MB at the peak of parsing
     tracks_max_tracks: int = Field(1_000, gt=0)
     tracks_max_boxes_per_frame: int = Field(200, gt=0)
     tracks_max_crops: int = Field(4096, gt=0)  # crops held at once at the model's input: the memory bound

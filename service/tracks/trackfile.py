@@ -23,10 +23,10 @@ MAX_TRACK_ID = 2**31 - 1  # MOTChallenge ids are ints; this also keeps (frame, i
 
 @dataclass(frozen=True)
 class TrackFileLimits:
-    """Bounds on one tracker file; its parsed boxes take about 200 bytes each in memory."""
+    """Bounds on one tracker file; its parsed boxes take about 250 bytes each in memory."""
 
     max_bytes: int = 16 * 1024 * 1024  # ~400k MOT lines; JSON parsing holds the whole document
-    max_boxes: int = 200_000  # ~40 MB parsed: 10 minutes of 13 people at 25 fps
+    max_boxes: int = 200_000  # ~50 MB parsed (100 MB peak): 10 minutes of 13 people at 25 fps
     max_tracks: int = 1_000
     max_boxes_per_frame: int = 200  # a dense crowd; more is a detector gone wrong
 

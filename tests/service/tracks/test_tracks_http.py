@@ -221,3 +221,28 @@ def test_roles_are_those_of_the_other_routes(serve_shipped, cameras: tuple[Foota
             ).status_code
             == 200
         )
+
+
+def test_json_boxes_give_what_mot_lines_give_and_fps_sets_the_times(
+    serve_shipped, cameras: tuple[Footage, Footage]
+) -> None:
+    footage = cameras[0]
+    boxes = [
+        {"frame": b.frame, "track_id": b.track_id, "x": b.x, "y": b.y, "w": b.w, "h": b.h, "conf": 1.0}
+        for b in footage.boxes
+    ]
+    server = serve_shipped()
+    with server.client() as client:
+        mot = client.post("/tracks", **upload(footage, camera="camA", action="embed")).json()
+        as_json = client.post(
+            "/tracks",
+            **upload(footage, json.dumps(boxes), camera="camA", action="embed", fps=25, start_time=START),
+        ).json()
+    assert (mot["tracker_format"], as_json["tracker_format"]) == ("mot", "json")
+    assert mot["video"]["fps"] == footage.fps and mot["video"]["fps_from"] == "video"
+    assert as_json["video"]["fps"] == 25 and as_json["video"]["fps_from"] == "request"
+    for a, b in zip(mot["tracks"], as_json["tracks"], strict=True):
+        assert a["track_id"] == b["track_id"] and a["frames_used"] == b["frames_used"]
+        assert float(np.dot(a["embedding"], b["embedding"])) > 0.9999
+        assert a["first_seen"] == pytest.approx((a["first_frame"] - 1) / footage.fps, abs=1e-3)
+        assert b["last_seen"] == pytest.approx(START + (b["last_frame"] - 1) / 25, abs=1e-3)
