@@ -220,7 +220,7 @@ def _compare(args: argparse.Namespace) -> int:
     names = [*INTEL_MODELS, Path(OSNET_ONNX).stem] if args.peers == ["all"] else args.peers
     for name in names:
         peer = build_peer(name, args.peers_root, args.threads)
-        candidates.append(CropModel(name, peer, peer.input_size, peer.timer))
+        candidates.append(CropModel(name, peer, peer.input_size))
     if not candidates:
         raise SystemExit("nothing to compare: give --checkpoint, --onnx, --service or --peers")
     rows = compare(candidates, args.data_root, args.sets)

@@ -25,7 +25,9 @@ class TeacherTable:
             parts = [data[f"teacher:{n}"].astype(np.float32) for n in chosen]
             self.index = {p: i for i, p in enumerate(data["paths"].tolist())}
         self.teachers = chosen
-        self.vectors = torch.from_numpy(np.concatenate(parts, axis=1) / np.sqrt(len(parts)))
+        self.vectors = torch.from_numpy(
+            (np.concatenate(parts, axis=1) / np.sqrt(len(parts))).astype(np.float32)
+        )
         self.dim = self.vectors.size(1)
 
     def lookup(self, frames: Sequence[Path]) -> Tensor:

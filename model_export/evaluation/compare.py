@@ -14,7 +14,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -74,8 +74,8 @@ class CropModel:
     name: str
     fn: Callable[[np.ndarray], np.ndarray]
     input_size: tuple[int, int]
-    timer: Timer
     batch: int = 64
+    timer: Timer = field(default_factory=Timer)
 
     def embed(self, tracklets: Sequence[Tracklet]) -> np.ndarray:
         store = FrameStore(self.input_size)
@@ -83,7 +83,11 @@ class CropModel:
         sums = np.zeros((len(tracklets), 0), np.float32)
         for start in range(0, len(paths), self.batch):
             part = paths[start : start + self.batch]
-            vectors = self.fn(store.load_many([f for _, f in part]).numpy())
+            crops = store.load_many([f for _, f in part]).numpy()
+            tic = time.perf_counter()
+            vectors = self.fn(crops)
+            self.timer.seconds += time.perf_counter() - tic
+            self.timer.crops += len(crops)
             if sums.shape[1] == 0:
                 sums = np.zeros((len(tracklets), vectors.shape[1]), np.float32)
             np.add.at(sums, [i for i, _ in part], vectors)

@@ -7,8 +7,7 @@ is its own and lives here, next to the file it belongs to.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Timer:
-    """Crops embedded and seconds spent in the model alone (no decoding): each peer's own speed."""
+    """Crops embedded and seconds spent in the model alone (no decoding): each model's own speed."""
 
     crops: int = 0
     seconds: float = 0.0
@@ -56,21 +55,17 @@ class OpenVINOPeer:
         model.reshape({model.inputs[0].get_any_name(): [batch, 3, *self.input_size]})
         config = {"INFERENCE_NUM_THREADS": threads} if threads > 0 else {}
         self._compiled = core.compile_model(model, "CPU", config)
-        self.timer = Timer()
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         n = len(crops)
         x = crops[:, ::-1].astype(np.float32)  # RGB -> BGR
         out = []
-        tic = time.perf_counter()
         for start in range(0, n, self.batch):
             part = x[start : start + self.batch]
             pad = self.batch - len(part)
             if pad:  # the IR is compiled for one batch size
                 part = np.concatenate([part, np.zeros((pad, *part.shape[1:]), np.float32)])
             out.append(self._compiled(part)[0][: self.batch - pad])
-        self.timer.crops += n
-        self.timer.seconds += time.perf_counter() - tic
         return _normalise(np.concatenate(out).astype(np.float32))
 
 
@@ -81,7 +76,6 @@ class OnnxPeer:
     path: Path
     threads: int = 0
     input_size: tuple[int, int] = (256, 128)
-    timer: Timer = field(default_factory=Timer)
 
     def __post_init__(self) -> None:
         import onnxruntime as ort
@@ -95,10 +89,7 @@ class OnnxPeer:
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         x = (crops.astype(np.float32) / 255.0 - _IMAGENET_MEAN) / _IMAGENET_STD
-        tic = time.perf_counter()
         out = self._session.run(None, {self._input: x})[0]
-        self.timer.crops += len(crops)
-        self.timer.seconds += time.perf_counter() - tic
         return _normalise(out.astype(np.float32))
 
 

@@ -1,0 +1,98 @@
+"""The one evaluation command: sequence models, crop models (peers, OpenVINO included) and the table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from model_export.cli import main
+from model_export.evaluation.compare import CropModel, SequenceModel, compare, table
+from model_export.evaluation.peers import OpenVINOPeer
+
+PEOPLE = 6
+
+
+def _colour(pid: int) -> tuple[int, int, int]:
+    rng = np.random.default_rng(pid)
+    return tuple(int(v) for v in rng.integers(0, 256, 3))  # type: ignore[return-value]
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    """VIPeR and PRID layouts whose people are flat colours, each camera a little off the other."""
+    root = tmp_path / "data"
+    for pid in range(PEOPLE):
+        c = np.array(_colour(pid))
+        for cam, shift in ((1, 0), (2, 12)):
+            image = np.clip(c + shift, 0, 255).astype(np.uint8)
+            path = root / "peta" / "VIPeR" / f"{pid:03d}_0_{cam}.bmp"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((32, 16, 3), image)).save(path)
+            prid = root / "peta" / "PRID" / f"{pid + 1:04d}_{'ab'[cam - 1]}.png"
+            prid.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.full((32, 16, 3), image)).save(prid)
+    return root
+
+
+def _colour_embedder(crops: np.ndarray) -> np.ndarray:
+    x = crops.reshape(len(crops), 3, -1).mean(axis=2) - 127.5
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_a_model_that_sees_people_ranks_first_and_a_blind_one_does_not(data_root: Path) -> None:
+    sees = CropModel("sees", _colour_embedder, (32, 16))
+    rng = np.random.default_rng(0)
+    blind = CropModel("blind", lambda c: rng.normal(size=(len(c), 8)), (32, 16))
+
+    def sequence_fn(x: torch.Tensor) -> torch.Tensor:  # (B, T, 3, H, W) in [0, 1]
+        v = x.mean(dim=(1, 3, 4)) - 0.5
+        return torch.nn.functional.normalize(v, dim=1)
+
+    sequence = SequenceModel("sequence", sequence_fn, (32, 16))
+    rows = compare([sees, blind, sequence], data_root, ["viper", "prid"])
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["sees"]["viper"]["rank1"] == 1.0 and by_name["sees"]["prid"]["rank1"] == 1.0
+    assert by_name["sequence"]["viper"]["rank1"] == 1.0
+    assert by_name["blind"]["viper"]["rank1"] < 0.9
+    assert sees.timer.crops == 2 * (2 * PEOPLE) and sees.timer.crops_per_s > 0  # two sets, two cameras
+    markdown = table(rows, ["viper", "prid"]).splitlines()
+    assert markdown[0].startswith("| model | viper rank-1 | viper mAP | prid rank-1")
+    assert markdown[2].startswith("| sees | 1.000 |")
+
+
+def _tiny_ir(tmp_path: Path) -> Path:
+    """An OpenVINO IR as Intel ships them: batch 1, (3, 256, 128) BGR 0-255 in, a vector out.
+
+    Its 'embedding' is the mean of each input channel, so the channel order it was fed is visible.
+    """
+    import openvino as ov
+
+    class ChannelMeans(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.mean(dim=(2, 3))
+
+    onnx_path = tmp_path / "tiny.onnx"
+    torch.onnx.export(ChannelMeans(), (torch.rand(1, 3, 256, 128),), str(onnx_path), dynamo=False)
+    xml = tmp_path / "tiny.xml"
+    ov.save_model(ov.convert_model(str(onnx_path)), str(xml))
+    return xml
+
+
+def test_openvino_peer_is_fed_bgr_in_batches(tmp_path: Path) -> None:
+    peer = OpenVINOPeer(_tiny_ir(tmp_path), threads=1, batch=4)
+    crops = np.zeros((5, 3, 256, 128), np.uint8)  # five crops: not a multiple of the batch
+    crops[:, 0] = 200  # red in RGB
+    crops[:, 2] = 10
+    out = peer(crops)
+    assert out.shape == (5, 3)
+    expected = np.array([10.0, 0.0, 200.0]) / np.linalg.norm([10.0, 0.0, 200.0])  # blue, green, red
+    assert np.allclose(out, expected, atol=1e-3)
+
+
+def test_compare_needs_something_to_compare(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="nothing to compare"):
+        main(["compare", "--out", str(tmp_path)])
