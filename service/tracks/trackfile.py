@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.core.errors import BadInput, TooLarge
 
+MAX_LINE = 1024  # characters of one MOT line: ten numbers take under 100
 MAX_TRACK_ID = 2**31 - 1  # MOTChallenge ids are ints; this also keeps (frame, id) keys compact
 
 
@@ -139,6 +140,8 @@ def parse_mot(text: str, limits: TrackFileLimits) -> TrackerFile:
         if not line:
             continue
         where = f"line {number}"
+        if len(line) > MAX_LINE:  # before splitting: 16 MB of commas would be a 16-million-item list
+            raise BadInput(f"tracker file {where}: over {MAX_LINE} characters; not a MOTChallenge line")
         parts = line.split(",") if "," in line else line.split()
         if len(parts) < 6:
             raise BadInput(
@@ -172,6 +175,8 @@ def parse_json(text: str, limits: TrackFileLimits) -> TrackerFile:
         raise BadInput(
             f"tracker file: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
         ) from None
+    except RecursionError:  # "[[[[..." thousands deep: a crafted file, not a list of boxes
+        raise BadInput("tracker file: JSON nested too deeply; expected a flat list of boxes") from None
     if not isinstance(items, list):
         raise BadInput('tracker file: JSON must be a list of boxes, e.g. [{"frame": 1, "track_id": 3, ...}]')
     if len(items) > limits.max_boxes:

@@ -50,6 +50,7 @@ def test_mot_without_a_score_column_and_float_formatted_ids() -> None:
         ("1,2,3,4,0,6", r"line 2: box of size 0.0x6.0"),
         ("1,1,3,4,5,6", r"line 2: track 1 has a second box in frame 1"),
         ("1,2,3,4,5,6,high", r"line 2: conf 'high' is not a number"),
+        ("1,2,3,4,5,6" + "," * 2000, r"line 2: over 1024 characters"),
     ],
 )
 def test_bad_mot_lines_are_named(line: str, message: str) -> None:
@@ -134,6 +135,8 @@ def test_bad_json_items_are_named(items: object, message: str) -> None:
 def test_invalid_json_says_where() -> None:
     with pytest.raises(BadInput, match=r"invalid JSON at line 2, column 1"):
         parse('[{"frame": 1,\n}]')
+    with pytest.raises(BadInput, match=r"nested too deeply"):  # not a RecursionError, a 500
+        parse("[" * 100_000)
 
 
 def test_json_count_limit_before_validating_items() -> None:
