@@ -20,6 +20,7 @@ from service.core.errors import BadInput, TooLarge
 
 MAX_LINE = 1024  # characters of one MOT line: ten numbers take under 100
 MAX_TRACK_ID = 2**31 - 1  # MOTChallenge ids are ints; this also keeps (frame, id) keys compact
+MAX_COORDINATE = 1e6  # pixels: far past any frame, and x + w can no longer overflow to infinity
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,11 @@ class _Collector:
     last_frame_where: str = ""
 
     def add(self, track_id: int, box: Box, where: str) -> None:
+        if max(abs(box.x), abs(box.y), box.w, box.h) > MAX_COORDINATE:
+            raise BadInput(
+                f"tracker file {where}: box {box.x},{box.y},{box.w},{box.h} is beyond {MAX_COORDINATE:.0e} "
+                "pixels; not a box of a video frame"
+            )
         self.boxes += 1
         if self.boxes > self.limits.max_boxes:
             raise TooLarge(f"tracker file {where}: more than {self.limits.max_boxes} boxes, over the limit")

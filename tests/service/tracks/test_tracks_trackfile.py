@@ -51,6 +51,7 @@ def test_mot_without_a_score_column_and_float_formatted_ids() -> None:
         ("1,1,3,4,5,6", r"line 2: track 1 has a second box in frame 1"),
         ("1,2,3,4,5,6,high", r"line 2: conf 'high' is not a number"),
         ("1,2,3,4,5,6" + "," * 2000, r"line 2: over 1024 characters"),
+        ("1,2,1.7e308,4,1.7e308,6", r"line 2: box .* is beyond 1e\+06 pixels"),
     ],
 )
 def test_bad_mot_lines_are_named(line: str, message: str) -> None:
