@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.core.errors import BadInput
+from service.core.errors import BadInput, TooLarge
 from service.media.decode import MediaLimits, Upload, open_video
 from service.tracks.cut import TrackDone, cut_crops
 from service.tracks.plan import CropPlan, CropRules, plan_crops
@@ -50,6 +50,11 @@ def read_crops(
     if not tracker_data:
         raise BadInput("the tracker file is empty")
     tracker = parse_tracker_file(tracker_data, limits.tracker)
+    if tracker.last_frame > limits.max_video_frames:  # known before decoding: say so now
+        raise TooLarge(
+            f"the tracker file names frame {tracker.last_frame} ({tracker.last_frame_where}), over the "
+            f"limit of {limits.max_video_frames} frames decoded per request (REID_TRACKS_MAX_VIDEO_FRAMES)"
+        )
     with open_video(video, limits.media) as reader:
         plan = plan_crops(tracker, reader.width, reader.height, rules, frames_per_chunk)
         cut = cut_crops(reader, plan, size, limits.max_video_frames, on_track=on_track)

@@ -29,9 +29,12 @@ class TracksOptions(BaseModel):
         "the model, there is no safe default)",
     )
     start_time: float | None = Field(
-        None, ge=0, description="seconds since the epoch of the clip's first frame (times are then absolute)"
+        None,
+        ge=0,
+        le=1e11,
+        description="seconds since the epoch of the clip's first frame (times are then absolute)",
     )
-    fps: float | None = Field(None, gt=0, le=1000, description="frame rate; default: the video's own")
+    fps: float | None = Field(None, ge=0.01, le=1000, description="frame rate; default: the video's own")
     id_template: str = Field(
         "{camera}:{track}",
         min_length=1,

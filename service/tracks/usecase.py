@@ -10,6 +10,7 @@ them is undone (service/tracks/enroll.py).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 
@@ -137,8 +138,8 @@ async def _embed_footage(state: AppState, request: TracksInput, config: TracksCo
         )
         state.metrics.frames.inc(crops.frames_decoded)
         fps = options.fps or crops.fps
-        if not fps or fps <= 0:
-            raise BadInput("the video does not declare its frame rate: send `fps`")
+        if not (math.isfinite(fps) and 0.01 <= fps <= 1000):
+            raise BadInput(f"the video declares no usable frame rate ({fps}): send `fps`")
         embedded = await embedder.results()
     except BaseException:
         await embedder.cancel()

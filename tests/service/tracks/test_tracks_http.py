@@ -147,6 +147,12 @@ def test_skipped_tracks_say_why_and_matching_stores_nothing(
         ({"no_tracks": True}, 422, r"one `tracks` file; got 0"),
         ({"settings": {"tracks_max_boxes": 10}}, 413, r"line 11: more than 10 boxes"),
         ({"settings": {"tracks_max_crops": 20}}, 413, r"more than 20 crops"),
+        (
+            {"settings": {"tracks_max_video_frames": 10}},
+            413,
+            r"names frame \d+ \(line \d+\), over the limit of 10",
+        ),
+        ({"extra": {"fps": "0.001"}}, 422, r"fps: Input should be greater than or equal to 0.01"),
     ],
 )
 def test_bad_input_is_a_4xx_with_json_and_stores_nothing(
