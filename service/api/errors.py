@@ -22,7 +22,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         401: "API key missing or not valid (when keys are configured)",
         403: "the API key's role does not allow this call",
         404: "unknown gallery id",
-        409: "vector of another model version, or a clear without its confirmation",
+        409: "vector of another model version, a clear without its confirmation, or a /tracks id in use",
         413: "upload over a limit (bytes, frames, pixels, archive members)",
         415: "not an image, archive or video, or neither multipart nor JSON",
         422: "bad input: empty, corrupt or truncated file, wrong field, wrong embedding size",
