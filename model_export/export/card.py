@@ -13,31 +13,50 @@ TRAINING_DATA = {
         "campus cameras, up to 5 images per identity and camera used as a short tracklet. Dataset "
         "terms: research use only."
     ),
+    "multisite": (
+        "Eight sites, 1,400 identities, 24,348 crops: CUHK03 train_resized cut by hand (labeled) and "
+        "by a detector (detected, the same 743 people under the same ids), and the PETA re-id subsets "
+        "i-LID, 3DPeS, CAVIAR4REID, TownCentre and SARC3D. Never VIPeR or PRID: they test unseen "
+        "cameras. Teachers: Intel person-reidentification-retail-0277 and -0286 (Apache-2.0), their "
+        "embeddings of every training crop distilled beside the identity and triplet losses. Terms: "
+        "CUHK03 and PETA research use only."
+    ),
     "synthetic": "synthetic multi-camera tracklets made by model_export.data.synthetic (no real people)",
     "ilidsvid": "iLIDS-VID (300 identities, two airport cameras), split {split_id}",
     "prid2011": "PRID 2011 (tracklets of at least 21 frames, two cameras), split {split_id}",
     "mars": "MARS (1,261 identities, six campus cameras), official train split",
 }
 
-PROTOCOL = {
-    "cuhk03": (
-        "CUHK03 labeled/val, 100 identities: query = camera A tracklet, gallery = camera B tracklets, "
-        "and the reverse; figures are the mean of both directions; cosine similarity; tracklets "
-        "embedded in chunks of frames_per_chunk frames, length-weighted mean, L2-normalised"
-    ),
-}
+_CUHK03_VAL = (
+    "CUHK03 labeled/val, 100 identities: query = camera A tracklet, gallery = camera B tracklets, "
+    "and the reverse; figures are the mean of both directions; cosine similarity; tracklets "
+    "embedded in chunks of frames_per_chunk frames, length-weighted mean, L2-normalised"
+)
+PROTOCOL = {"cuhk03": _CUHK03_VAL, "multisite": _CUHK03_VAL}
 
-LICENSE = (
+_LICENSE_CUHK03 = (
     "Code and weights: MIT. The weights were trained on CUHK03, whose terms allow research use only; "
     "ImageNet-pretrained MobileNetV2 initialisation. Check the data's terms before any other use."
 )
+_LICENSE_MULTISITE = (
+    "Code and weights: MIT. Research use only: trained on CUHK03 and PETA (research-only terms), from "
+    "torchreid's OSNet x0.25 weights (MIT code, trained on Market-1501: research-only terms), and "
+    "taught by Intel's person-reidentification-retail-0277/0286 (Apache-2.0). Check every one of "
+    "these terms before any other use."
+)
+LICENSE = _LICENSE_CUHK03
+
+
+def license_text(cfg: TrainConfig) -> str:
+    return _LICENSE_MULTISITE if cfg.dataset == "multisite" or cfg.backbone.startswith("osnet") else LICENSE
+
 
 INTENDED_USE = (
     "Matching tracklets of people across the cameras of one site, by operators with a lawful basis "
     "to process that footage, with retention limits and an audit trail. Re-identification concerns "
     "real people: not for identifying anyone by name, covert tracking, or decisions about a person "
-    "without human review. Validated only on CUHK03 (still campus images, 2 cameras); expect lower "
-    "accuracy on other sites, viewpoints, resolutions and populations."
+    "without human review. Validated on CUHK03, VIPeR and PRID 2011 (still images); expect lower "
+    "accuracy on other sites, viewpoints, resolutions and populations, and measure on your own."
 )
 
 
@@ -45,6 +64,8 @@ def architecture(cfg: TrainConfig) -> str:
     head = {
         "recurrent": "a GRU-RCN on each of 3 feature levels (Wu et al. 2016) as a residual on temporal "
         "mean pooling",
+        "recurrent_last": "a GRU-RCN on the deepest feature level (Wu et al. 2016) as a residual on "
+        "temporal mean pooling",
         "pooling": "temporal mean pooling of frame features",
     }[cfg.head]
     return f"{cfg.backbone} frame CNN, {head}, linear neck + BNNeck to {cfg.embedding_dim}-d, L2-normalised"

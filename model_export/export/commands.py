@@ -62,7 +62,7 @@ def export_command(args: argparse.Namespace) -> int:
         semver=args.semver,
         architecture=card.architecture(cfg),
         training_data=card.training_data(cfg),
-        license=card.LICENSE,
+        license=card.license_text(cfg),
         intended_use=card.INTENDED_USE,
         frames_per_chunk=args.frames_per_chunk,
         slim=args.slim,
@@ -73,7 +73,8 @@ def export_command(args: argparse.Namespace) -> int:
         summary = evaluate_onnx(args.out, cfg.dataset, data_root, cfg.split_id, threads=args.threads)
         meta = meta.model_copy(update={"evaluation": evaluation_from(summary, cfg.dataset)})
         write_metadata(args.out, meta)
-    pool = cuhk03_pool(data_root, net.input_size) if cfg.dataset == "cuhk03" else None
+    cuhk03_root = {"cuhk03": data_root, "multisite": Path(data_root) / "cuhk03"}.get(cfg.dataset)
+    pool = cuhk03_pool(cuhk03_root, net.input_size) if cuhk03_root is not None else None
     report = verify(args.out, torch_reference(net), pool, threads=args.threads)
     print(report.table())
     print(meta.model_dump_json(indent=2))
