@@ -6,6 +6,7 @@ restart it); `LiveServer` runs `create_app` under uvicorn in a thread (cheaper, 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +222,21 @@ class LiveServer:
 
 
 ServerFactory = Callable[..., LiveServer]
+
+
+@contextlib.contextmanager
+def live_servers(**defaults: object) -> Iterator[ServerFactory]:
+    """A factory of in-thread servers, each on `defaults` with any setting overridden; every server it
+    started is stopped on exit (what the tests' `serve` fixtures yield)."""
+    started: list[LiveServer] = []
+
+    def start(**overrides: object) -> LiveServer:
+        server = LiveServer(Settings(_env_file=None, **{**defaults, **overrides})).start()  # type: ignore[call-arg]
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()

@@ -17,13 +17,12 @@ import redis
 import torch
 from nets import export_for_tests, trained_like
 
-from devtools.harness import LiveServer, ServerFactory, drop_namespace
+from devtools.harness import ServerFactory, drop_namespace, live_servers
 from model_export.config import TrainConfig
 from model_export.engine.checkpoint import build_model
 from model_export.export.onnx import as_float_frames
 from model_export.modeling.network import ReIDNet
 from reid_contract import ModelMetadata
-from service.core.config import Settings
 from service.inference.session import ModelSession
 
 TINY_FRAMES_PER_CHUNK = 16
@@ -93,15 +92,5 @@ def namespace(redis_url: str) -> Iterator[str]:
 @pytest.fixture
 def serve(tiny_model_path: Path) -> Iterator[ServerFactory]:
     """In-thread servers on the tiny model with any setting overridden; all stopped at the end."""
-    started: list[LiveServer] = []
-
-    def start(**overrides: object) -> LiveServer:
-        values: dict[str, object] = {"model_path": tiny_model_path, "intra_op_threads": 1, "redis_url": None}
-        values.update(overrides)
-        server = LiveServer(Settings(_env_file=None, **values)).start()  # type: ignore[call-arg]
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    with live_servers(model_path=tiny_model_path, intra_op_threads=1, redis_url=None) as start:
+        yield start

@@ -353,8 +353,19 @@ def test_cuhk03_real_data() -> None:
 
 
 def test_registry() -> None:
-    assert set(READERS) == {"ilidsvid", "prid2011", "mars", "cuhk03", "synthetic"}
+    assert set(READERS) == {
+        "ilidsvid",
+        "prid2011",
+        "mars",
+        "cuhk03",
+        "synthetic",
+        "multisite",
+        "viper",
+        "prid",
+    }
     assert get_reader("mars") is read_mars
     assert get_reader("cuhk03") is read_cuhk03
-    with pytest.raises(ValueError, match="cuhk03, ilidsvid, mars, prid2011, synthetic"):
+    with pytest.raises(
+        ValueError, match="cuhk03, ilidsvid, mars, multisite, prid, prid2011, synthetic, viper"
+    ):
         get_reader("market1501")

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import pytest
 from footage import Footage, two_cameras
 
-from devtools.harness import LiveServer, ServerFactory
-from service.core.config import Settings
+from devtools.harness import ServerFactory, live_servers
 
 
 @pytest.fixture(scope="session")
@@ -20,15 +19,5 @@ def cameras(tmp_path_factory: pytest.TempPathFactory) -> tuple[Footage, Footage]
 def serve_shipped() -> Iterator[ServerFactory]:
     """In-thread servers on the shipped model, which tells the synthetic people apart (the tiny random
     test model does not, reliably): the cross-camera test must be able to fail for the right reason."""
-    started: list[LiveServer] = []
-
-    def start(**overrides: object) -> LiveServer:
-        values: dict[str, object] = {"intra_op_threads": 1, "redis_url": None, "rate_limit_per_minute": 0}
-        values.update(overrides)
-        server = LiveServer(Settings(_env_file=None, **values)).start()  # type: ignore[call-arg]
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+    with live_servers(intra_op_threads=1, redis_url=None, rate_limit_per_minute=0) as start:
+        yield start
