@@ -117,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare_p.add_argument("--checkpoint", type=Path, action="append", default=[])
     compare_p.add_argument("--onnx", type=Path, action="append", default=[])
     compare_p.add_argument(
+        "--without-recurrence",
+        action="store_true",
+        help="also each recurrent checkpoint with its GRU-RCN zeroed: pooling of the same frame network",
+    )
+    compare_p.add_argument(
         "--service", default=None, help="URL of a running service: tracklets go to POST /embed"
     )
     compare_p.add_argument("--api-key", default=None, help="the service's key, where it needs one")
@@ -205,8 +210,14 @@ def _compare(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     candidates: list = []
     for path in args.checkpoint:
-        net, _ = load_model(path)
+        net, cfg = load_model(path)
         candidates.append(SequenceModel(f"{path.parent.name}/{path.name}", net, net.input_size))
+        if args.without_recurrence and cfg.head != "pooling":
+            pooled, _ = load_model(path)
+            torch.nn.init.zeros_(pooled.temporal.mix.weight)
+            candidates.append(
+                SequenceModel(f"{path.parent.name}/{path.name} without recurrence", pooled, net.input_size)
+            )
     for path in args.onnx:
         meta = read_metadata(path)
         options = ort.SessionOptions()

@@ -27,12 +27,13 @@ TRAINING_DATA = {
     "mars": "MARS (1,261 identities, six campus cameras), official train split",
 }
 
-_CUHK03_VAL = (
-    "CUHK03 labeled/val, 100 identities: query = camera A tracklet, gallery = camera B tracklets, "
-    "and the reverse; figures are the mean of both directions; cosine similarity; tracklets "
-    "embedded in chunks of frames_per_chunk frames, length-weighted mean, L2-normalised"
-)
-PROTOCOL = {"cuhk03": _CUHK03_VAL, "multisite": _CUHK03_VAL}
+PROTOCOL = {
+    "cuhk03": (
+        "CUHK03 labeled/val, 100 identities: query = camera A tracklet, gallery = camera B tracklets, "
+        "and the reverse; figures are the mean of both directions; cosine similarity; tracklets "
+        "embedded in chunks of frames_per_chunk frames, length-weighted mean, L2-normalised"
+    ),
+}
 
 _LICENSE_CUHK03 = (
     "Code and weights: MIT. The weights were trained on CUHK03, whose terms allow research use only; "

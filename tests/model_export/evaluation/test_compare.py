@@ -96,3 +96,28 @@ def test_openvino_peer_is_fed_bgr_in_batches(tmp_path: Path) -> None:
 def test_compare_needs_something_to_compare(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="nothing to compare"):
         main(["compare", "--out", str(tmp_path)])
+
+
+def test_a_checkpoint_is_compared_with_and_without_its_recurrence(data_root: Path, tmp_path: Path) -> None:
+    import json
+
+    from model_export.config import TrainConfig
+    from model_export.engine.checkpoint import build_model, save_checkpoint
+
+    cfg = TrainConfig(backbone="paper", head="recurrent", embedding_dim=16)
+    net = build_model(cfg, num_classes=3)
+    torch.nn.init.normal_(net.temporal.mix.weight, std=1.0)  # a recurrence that changes the embedding
+    save_checkpoint(
+        tmp_path / "last.pt", {"model": net.state_dict(), "config": cfg.to_json(), "num_classes": 3}
+    )
+    out = tmp_path / "out"
+    argv = ["compare", "--checkpoint", str(tmp_path / "last.pt"), "--without-recurrence"]
+    assert main([*argv, "--sets", "viper", "--data-root", str(data_root), "--out", str(out)]) == 0
+    rows = json.loads((out / "rows.json").read_text())
+    assert [r["name"] for r in rows] == [
+        f"{tmp_path.name}/last.pt",
+        f"{tmp_path.name}/last.pt without recurrence",
+    ]
+    assert (out / "table.md").read_text().count("| viper") == 0 and "without recurrence" in (
+        out / "table.md"
+    ).read_text()
