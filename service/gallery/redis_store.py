@@ -153,6 +153,9 @@ class _Replica:
 
     matrix: GalleryMatrix | None = None  # None: never loaded
     last_id: bytes | None = None  # None: the stream was empty when loaded
+    # The fields of that change: a stream deleted and written again within the same millisecond can
+    # reuse its id for another change, which only the fields tell apart.
+    last_fields: dict[bytes, bytes] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -372,21 +375,21 @@ class RedisStore:
             return not await self._client.xrange(keys.changes, "-", "+", count=1)
         # Start at the last id seen, inclusive: it must come back first, or the stream was trimmed
         # past it (or deleted) and changes were lost.
-        start = replica.last_id
+        start, last_fields = replica.last_id, replica.last_fields
         touched: dict[str, None] = {}  # ordered set
         while True:
             batch = await self._client.xrange(keys.changes, start, "+", count=BATCH)
-            if not batch or batch[0][0] != start:
+            if not batch or batch[0][0] != start or batch[0][1] != last_fields:
                 return False
             for stream_id, fields in batch[1:]:
                 if fields.get(b"op") == b"clear":
                     return False
                 touched[fields[b"id"].decode()] = None
-                start = stream_id
+                start, last_fields = stream_id, fields
             if len(batch) < BATCH:
                 break
         await self._refresh(model_id, matrix, list(touched))
-        replica.last_id = start
+        replica.last_id, replica.last_fields = start, last_fields
         return True
 
     async def _refresh(self, model_id: str, matrix: GalleryMatrix, entry_ids: Sequence[str]) -> None:
@@ -415,7 +418,8 @@ class RedisStore:
             head, ids = await pipe.execute()
         matrix = self._new_matrix()
         await self._refresh(model_id, matrix, [raw.decode() for raw in ids])
-        replica.matrix, replica.last_id = matrix, (head[0][0] if head else None)
+        replica.matrix = matrix
+        replica.last_id, replica.last_fields = (head[0][0], head[0][1]) if head else (None, None)
         return matrix
 
     # helpers

@@ -147,6 +147,28 @@ def test_stream_trimmed_past_last_seen_id_reloads(redis_url: str, namespace: str
         client.close()
 
 
+def test_a_stream_written_again_under_the_last_seen_id_still_reloads(redis_url: str, namespace: str) -> None:
+    """A stream deleted and written again in the same millisecond reuses the id a replica last saw,
+    for another change: the replica must not take it for the change it saw."""
+    client = redis.Redis.from_url(redis_url)
+    changes = f"{namespace}:{A}:changes"
+
+    async def body(writer: RedisStore, reader: RedisStore) -> None:
+        await writer.enroll_many([Entry(f"p{i}", A, vec(1, i)) for i in range(3)])
+        assert await reader.count(A) == 3
+        seen_id = client.xrevrange(changes, count=1)[0][0]
+        await writer.delete(A, "p1")
+        deletion = client.xrevrange(changes, count=1)[0][1]
+        client.delete(changes)
+        client.xadd(changes, deletion, id=seen_id)  # the deletion, under the id the reader last saw
+        assert await reader.count(A) == 2
+
+    try:
+        run_stores(redis_url, namespace, 2, body)
+    finally:
+        client.close()
+
+
 def test_concurrent_add_enrolments_lose_nothing(
     redis_url: str, namespace: str, units: Callable[..., Any]
 ) -> None:
