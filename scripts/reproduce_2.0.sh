@@ -19,7 +19,7 @@ py=".venv/bin/python -m model_export"
 $py train --dataset multisite --data-root "$DATA" --backbone osnet_x0_25 --head recurrent \
     --teacher-cache "$RUNS/teachers/multisite.npz" --w-distill 10 --w-distill-sim 100 \
     --epochs "${EPOCHS:-12}" --eval-every 3 --threads "$THREADS" --out-dir "$RUN"
-$py export "$RUN/last.pt" --data-root "$DATA" --name grurcn-osnet-multisite --semver 2.0.0 \
+$py export "$RUN/last.pt" --data-root "$DATA" --name grurcn-osnet-multisite --semver 2.0.0-rc.1 \
     --out models/grurcn-osnet-multisite.onnx --threads "$THREADS"
 $py verify models/grurcn-osnet-multisite.onnx --checkpoint "$RUN/last.pt" --cuhk03-root "$DATA/cuhk03"
 $py compare --onnx models/grurcn-osnet-multisite.onnx --onnx models/grurcn-mobilenetv2-cuhk03.onnx \

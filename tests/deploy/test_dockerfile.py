@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
-MODEL = "models/grurcn-mobilenetv2-cuhk03.onnx"
+MODEL = "models/grurcn-osnet-multisite.onnx"
 FINAL_STAGES = ("cpu", "gpu")
 
 
