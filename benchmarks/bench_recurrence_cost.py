@@ -26,12 +26,13 @@ ROWS: tuple[tuple[str, str], ...] = (
 )
 
 
-def mflops_per_frame(backbone: str, head: str, frames: int) -> float:
+def mflops_per_frame(backbone: str, head: str, frames: int) -> tuple[float, tuple[int, int]]:
+    """MFLOP per frame, and the input size they were counted at."""
     net = ReIDNet(build_backbone(backbone, pretrained=False), num_classes=1, head=head).eval()
     x = torch.rand(1, frames, 3, *net.input_size)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(x)
-    return counter.get_total_flops() / frames / 1e6
+    return counter.get_total_flops() / frames / 1e6, net.input_size
 
 
 def main() -> None:
@@ -42,9 +43,8 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     base: dict[str, float] = {}
     for backbone, head in ROWS:
-        cost = mflops_per_frame(backbone, head, args.frames)
+        cost, size = mflops_per_frame(backbone, head, args.frames)
         base.setdefault(backbone, cost)  # pooling comes first: the frame network alone
-        size = build_backbone(backbone, pretrained=False).input_size
         extra = cost - base[backbone]
         print(f"| {backbone} | {head} | {size[0]}x{size[1]} | {cost:.0f} | {extra:.0f} |")
 

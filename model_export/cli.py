@@ -198,13 +198,15 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    import onnxruntime as ort
+    import copy
+
     import torch
 
     from model_export.engine.checkpoint import load_model
     from model_export.evaluation.compare import CropModel, SequenceModel, ServiceModel, compare, table
     from model_export.evaluation.peers import INTEL_MODELS, OSNET_ONNX, build_peer
     from model_export.export.runtime import onnx_embed_fn, read_metadata
+    from model_export.export.verify import open_session
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -213,18 +215,15 @@ def _compare(args: argparse.Namespace) -> int:
         net, cfg = load_model(path)
         candidates.append(SequenceModel(f"{path.parent.name}/{path.name}", net, net.input_size))
         if args.without_recurrence and cfg.head != "pooling":
-            pooled, _ = load_model(path)
+            pooled = copy.deepcopy(net)
             torch.nn.init.zeros_(pooled.temporal.mix.weight)
             candidates.append(
                 SequenceModel(f"{path.parent.name}/{path.name} without recurrence", pooled, net.input_size)
             )
     for path in args.onnx:
         meta = read_metadata(path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = args.threads
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        fn = onnx_embed_fn(open_session(path, args.threads), meta)
         name = f"{meta.name} {meta.version} (ONNX)"
-        fn = onnx_embed_fn(session, meta)
         candidates.append(SequenceModel(name, fn, (meta.height, meta.width), meta.frames_per_chunk))
     if args.service:
         candidates.append(ServiceModel(args.service, args.api_key))

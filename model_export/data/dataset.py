@@ -62,6 +62,8 @@ class TrainDataset(Dataset[tuple[Tensor, int, int, Tensor]]):
     ) -> None:
         self.tracklets = tracklets
         self.teacher = teacher
+        # each tracklet's frames as rows of the teacher table, looked up once (and checked up front)
+        self.teacher_rows = [teacher.rows(t.frames) for t in tracklets] if teacher is not None else []
         self.frame_mode = frame_mode
         self.seed = seed
         self.rng = random.Random(seed)
@@ -77,9 +79,12 @@ class TrainDataset(Dataset[tuple[Tensor, int, int, Tensor]]):
     def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, int, int, Tensor]:
         index, steps = key
         t = self.tracklets[index]
-        chosen = [t.frames[i] for i in train_frame_indices(len(t), steps, self.frame_mode, self.rng)]
-        frames = self.store.load_many(chosen)
-        targets = self.teacher.lookup(chosen) if self.teacher is not None else torch.zeros(steps, 0)
+        chosen = train_frame_indices(len(t), steps, self.frame_mode, self.rng)
+        frames = self.store.load_many([t.frames[i] for i in chosen])
+        if self.teacher is None:
+            targets = torch.zeros(steps, 0)
+        else:
+            targets = self.teacher.vectors[[self.teacher_rows[index][i] for i in chosen]]
         return self.augment(frames), t.pid, t.camid, targets
 
 

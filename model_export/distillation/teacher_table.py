@@ -30,10 +30,14 @@ class TeacherTable:
         )
         self.dim = self.vectors.size(1)
 
-    def lookup(self, frames: Sequence[Path]) -> Tensor:
-        """(len(frames), D); a file the cache does not hold is an error, never a silent zero target."""
+    def rows(self, frames: Sequence[Path]) -> list[int]:
+        """Rows of `frames` in `vectors`; a file the cache does not hold is an error, never a silent
+        zero target. Resolving paths touches the file system: do it once, not every step."""
         try:
-            rows = [self.index[str(Path(p).resolve())] for p in frames]
+            return [self.index[str(Path(p).resolve())] for p in frames]
         except KeyError as exc:
             raise KeyError(f"{exc.args[0]} is not in the teacher cache: rebuild it for this data") from None
-        return self.vectors[rows]
+
+    def lookup(self, frames: Sequence[Path]) -> Tensor:
+        """(len(frames), D)."""
+        return self.vectors[self.rows(frames)]

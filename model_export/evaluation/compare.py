@@ -9,11 +9,12 @@ users do. Speed is each model's own: frames per second spent inside the model, d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -25,7 +26,7 @@ from model_export.data.dataset import FrameStore
 from model_export.data.readers import open_split
 from model_export.data.tracklet import ReIDSplit, Tracklet
 from model_export.evaluation.evaluator import EmbedFn, cosine_distance, embed_tracklets, score, summarise
-from model_export.evaluation.peers import Timer
+from model_export.evaluation.peers import normalise
 
 # name -> (reader, folder under the data root)
 TEST_SETS: dict[str, tuple[str, str]] = {
@@ -33,6 +34,25 @@ TEST_SETS: dict[str, tuple[str, str]] = {
     "viper": ("viper", "peta"),
     "prid": ("prid", "peta"),
 }
+
+
+@dataclass
+class Timer:
+    """Frames embedded and seconds spent in the model alone (no decoding): each model's own speed."""
+
+    crops: int = 0
+    seconds: float = 0.0
+
+    @property
+    def crops_per_s(self) -> float:
+        return self.crops / self.seconds if self.seconds else float("nan")
+
+    @contextlib.contextmanager
+    def measure(self, crops: int) -> Iterator[None]:
+        tic = time.perf_counter()
+        yield
+        self.seconds += time.perf_counter() - tic
+        self.crops += crops
 
 
 class Candidate(Protocol):
@@ -56,11 +76,8 @@ class SequenceModel:
         self._store = FrameStore(self.input_size)
 
     def _timed(self, x: torch.Tensor) -> torch.Tensor:
-        tic = time.perf_counter()
-        out = self.fn(x)
-        self.timer.seconds += time.perf_counter() - tic
-        self.timer.crops += x.size(0) * x.size(1)
-        return out
+        with self.timer.measure(x.size(0) * x.size(1)):
+            return self.fn(x)
 
     def embed(self, tracklets: Sequence[Tracklet]) -> np.ndarray:
         with torch.no_grad():
@@ -84,14 +101,12 @@ class CropModel:
         for start in range(0, len(paths), self.batch):
             part = paths[start : start + self.batch]
             crops = store.load_many([f for _, f in part]).numpy()
-            tic = time.perf_counter()
-            vectors = self.fn(crops)
-            self.timer.seconds += time.perf_counter() - tic
-            self.timer.crops += len(crops)
+            with self.timer.measure(len(crops)):
+                vectors = self.fn(crops)
             if sums.shape[1] == 0:
                 sums = np.zeros((len(tracklets), vectors.shape[1]), np.float32)
             np.add.at(sums, [i for i, _ in part], vectors)
-        return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        return normalise(sums)
 
 
 @dataclass
@@ -119,11 +134,8 @@ class ServiceModel:
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         request = urllib.request.Request(self.url.rstrip("/") + "/embed", bytes(body), headers, method="POST")
-        tic = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=120) as response:
+        with self.timer.measure(len(frames)), urllib.request.urlopen(request, timeout=120) as response:
             answer = json.loads(response.read())
-        self.timer.seconds += time.perf_counter() - tic
-        self.timer.crops += len(frames)
         if self.name == "service":
             self.name = f"service {answer['model']['name']} {answer['model']['version']}"
         return np.asarray(answer["embedding"], np.float32)

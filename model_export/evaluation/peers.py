@@ -24,20 +24,8 @@ _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3,
 _IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 3, 1, 1)
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
+def normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
-@dataclass
-class Timer:
-    """Crops embedded and seconds spent in the model alone (no decoding): each model's own speed."""
-
-    crops: int = 0
-    seconds: float = 0.0
-
-    @property
-    def crops_per_s(self) -> float:
-        return self.crops / self.seconds if self.seconds else float("nan")
 
 
 class OpenVINOPeer:
@@ -66,7 +54,7 @@ class OpenVINOPeer:
             if pad:  # the IR is compiled for one batch size
                 part = np.concatenate([part, np.zeros((pad, *part.shape[1:]), np.float32)])
             out.append(self._compiled(part)[0][: self.batch - pad])
-        return _normalise(np.concatenate(out).astype(np.float32))
+        return normalise(np.concatenate(out).astype(np.float32))
 
 
 @dataclass
@@ -90,7 +78,7 @@ class OnnxPeer:
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         x = (crops.astype(np.float32) / 255.0 - _IMAGENET_MEAN) / _IMAGENET_STD
         out = self._session.run(None, {self._input: x})[0]
-        return _normalise(out.astype(np.float32))
+        return normalise(out.astype(np.float32))
 
 
 def build_peer(name: str, root: Path = PEERS_ROOT, threads: int = 0) -> OpenVINOPeer | OnnxPeer:

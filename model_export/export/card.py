@@ -45,11 +45,14 @@ _LICENSE_MULTISITE = (
     "taught by Intel's person-reidentification-retail-0277/0286 (Apache-2.0). Check every one of "
     "these terms before any other use."
 )
-LICENSE = _LICENSE_CUHK03
 
 
 def license_text(cfg: TrainConfig) -> str:
-    return _LICENSE_MULTISITE if cfg.dataset == "multisite" or cfg.backbone.startswith("osnet") else LICENSE
+    return (
+        _LICENSE_MULTISITE
+        if cfg.dataset == "multisite" or cfg.backbone.startswith("osnet")
+        else _LICENSE_CUHK03
+    )
 
 
 INTENDED_USE = (
