@@ -61,11 +61,12 @@ def stub() -> Iterator[Stub]:
 
         def handle_expect_100(self) -> bool:
             if state.refuse_early:  # a final answer instead of "100 Continue": the body is never read
+                # recorded before answering, as do_POST does: once answered, the test may look
+                state.received.append(Received(self.path, dict(self.headers), {}, []))
                 self.send_response(state.status)
                 self.send_header("Content-Length", "0")
                 self.send_header("Connection", "close")
                 self.end_headers()
-                state.received.append(Received(self.path, dict(self.headers), {}, []))
                 return False
             return super().handle_expect_100()
 
