@@ -109,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     teach_p.add_argument("--out", type=Path, default=Path("runs/teachers/multisite.npz"))
     teach_p.add_argument("--threads", type=int, default=0)
 
+    pack_p = sub.add_parser(
+        "pack",
+        help="a split, its frames and its teachers' vectors in one folder, to train where the data is not",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    pack_p.add_argument("--dataset", default="multisite")
+    pack_p.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    pack_p.add_argument("--split-id", type=int, default=0)
+    pack_p.add_argument("--teacher-cache", type=Path, default=None, help="what `teach` wrote for this data")
+    pack_p.add_argument("--out", type=Path, required=True, help="a new folder; read it with --dataset pack")
+
     compare_p = sub.add_parser(
         "compare",
         help="CUHK03 val, VIPeR and PRID for checkpoints, ONNX files, a service and the peers: one table",
@@ -255,6 +266,18 @@ def _teach(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pack(args: argparse.Namespace) -> int:
+    from model_export.data.pack import write_pack
+    from model_export.data.readers import open_split
+
+    split = open_split(args.dataset, args.data_root, args.split_id)
+    out = write_pack(split, args.out, args.teacher_cache)
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(split.summary())
+    print(f"-> {out} ({size / 1e6:.1f} MB); train on it with --dataset pack --data-root {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "report":
@@ -268,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         return _compare(args)
     if args.command == "teach":
         return _teach(args)
+    if args.command == "pack":
+        return _pack(args)
     if args.command == "train":
         from model_export.engine.train import train
 

@@ -40,6 +40,9 @@ class TrainConfig:
     # optimisation
     epochs: int = 12
     max_steps: int = 0  # > 0: stop after this many steps (smoke runs)
+    # > 0: a lease of this many seconds (a borrowed GPU, a spot machine): the step rate measured over
+    # the first steps sets the run's length, and the schedule decays to its end within the lease
+    time_budget_s: float = 0.0
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = 3.5e-4
     weight_decay: float = 5e-4
@@ -61,6 +64,9 @@ class TrainConfig:
     test_chunk: int = 16
     seed: int = 0
     threads: int = 0  # 0: torch's default
+    device: str = "cpu"  # "cuda" trains on a GPU; checkpoints are read back on any device
+    workers: int = 0  # data-loading processes: 0 decodes in the training process (2 CPU cores)
+    amp: bool = False  # bfloat16 autocast for the forward pass on a GPU; losses stay in float32
     out_dir: Path = Path("runs/cuhk03-recurrent")
     resume: bool = True  # continue from out_dir/last.pt when it exists
 

@@ -66,6 +66,7 @@ class TrainDataset(Dataset[tuple[Tensor, int, int, Tensor]]):
         self.teacher_rows = [teacher.rows(t.frames) for t in tracklets] if teacher is not None else []
         self.frame_mode = frame_mode
         self.seed = seed
+        self.epoch = 0
         self.rng = random.Random(seed)
         self.store = FrameStore(input_size)
         self.augment = TrackletAugment(input_size, augment, self.rng)
@@ -74,7 +75,13 @@ class TrainDataset(Dataset[tuple[Tensor, int, int, Tensor]]):
         return len(self.tracklets)
 
     def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
         self.rng.seed(self.seed * 100_003 + epoch + 7)
+
+    def set_worker(self, worker: int) -> None:
+        """Give a data-loading process a stream of its own: forked copies of one generator would
+        draw the same frames and the same augmentation for different batches."""
+        self.rng.seed((self.seed * 100_003 + self.epoch + 7) * 1_009 + worker + 1)
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, int, int, Tensor]:
         index, steps = key

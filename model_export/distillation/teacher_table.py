@@ -23,7 +23,12 @@ class TeacherTable:
             if missing:
                 raise ValueError(f"{path} has no teacher {missing}; it has {names}")
             parts = [data[f"teacher:{n}"].astype(np.float32) for n in chosen]
-            self.index = {p: i for i, p in enumerate(data["paths"].tolist())}
+            # a cache that travels with its frames (a pack) names them relative to its own folder
+            base = Path(path).parent
+            self.index = {
+                (p if Path(p).is_absolute() else str((base / p).resolve())): i
+                for i, p in enumerate(data["paths"].tolist())
+            }
         self.teachers = chosen
         self.vectors = torch.from_numpy(
             (np.concatenate(parts, axis=1) / np.sqrt(len(parts))).astype(np.float32)

@@ -86,7 +86,9 @@ def compute_losses(
     distill_head: torch.nn.Module | None = None,
 ) -> dict[str, torch.Tensor]:
     """`targets` (B, T, D): the teachers' vectors of each frame, when distilling."""
-    out = model.forward_train(frames)
+    with torch.autocast(frames.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+        out = model.forward_train(frames)
+    out = {k: v.float() for k, v in out.items()}
     steps = frames.size(1)
     parts = {
         "id": cfg.w_id * identity_loss(out["seq_logits"], pids, cfg.label_smoothing),
@@ -143,6 +145,41 @@ def make_optimizer(
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+class StepBudget:
+    """A lease of seconds turned into a number of steps.
+
+    The rate is measured after `warm` steps (cuDNN's autotuning, the first decodes) over `measure`
+    more; the run is then cut to the steps that fit in what is left of the lease, less `reserve`
+    seconds (a tenth of the lease, at most 30 s) for the last evaluation and checkpoint, so the
+    schedule decays to its end in time.
+    """
+
+    def __init__(self, seconds: float, first_step: int, warm: int = 10, measure: int = 40) -> None:
+        self.seconds = seconds
+        self.started = time.perf_counter()
+        self.mark_step = first_step + warm
+        self.done_step = first_step + warm + measure
+        self.reserve = min(30.0, 0.1 * seconds)
+        self.mark_time = 0.0
+
+    def limit(self, step: int) -> int | None:
+        """Called after each step; returns the run's total steps once, when it has been measured."""
+        now = time.perf_counter()
+        if step == self.mark_step:
+            self.mark_time = now
+        elif step == self.done_step:
+            rate = (self.done_step - self.mark_step) / (now - self.mark_time)
+            left = self.seconds - (now - self.started) - self.reserve
+            return step + max(0, int(left * rate))
+        return None
+
+
+def _seed_worker(worker: int) -> None:
+    info = torch.utils.data.get_worker_info()
+    if info is not None:
+        info.dataset.set_worker(worker)  # type: ignore[attr-defined]
+
+
 class RunLog:
     """log.jsonl for everything, metrics.csv for the evaluation rows a person plots."""
 
@@ -181,11 +218,14 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
     model = build_model(cfg, split.num_train_pids)
     if cfg.init_from is not None:
         init_weights(model, cfg.init_from)
-    model = model.to(memory_format=torch.channels_last)
+    device = torch.device(cfg.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # T takes a handful of values: one tuning per shape
+    model = model.to(device, memory_format=torch.channels_last)
     input_size = model.input_size
     teacher = TeacherTable(cfg.teacher_cache) if cfg.teacher_cache is not None else None
     # Maps the student's embedding into the teachers' space for the per-crop loss; training only.
-    distill_head = torch.nn.Linear(cfg.embedding_dim, teacher.dim, bias=False) if teacher else None
+    distill_head = torch.nn.Linear(cfg.embedding_dim, teacher.dim, bias=False).to(device) if teacher else None
     optimizer = make_optimizer(model, cfg, list(distill_head.parameters()) if distill_head else [])
     sampler = IdentityBatchSampler(
         split.train, cfg.ids_per_batch, cfg.tracklets_per_id, cfg.seq_lens, seed=cfg.seed
@@ -193,13 +233,24 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
     dataset = TrainDataset(
         split.train, input_size, frame_mode(cfg), AugmentConfig(), seed=cfg.seed, teacher=teacher
     )
-    loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0)  # type: ignore[arg-type]
+    # Workers live for the whole run (each keeps its decoded frames); each draws its own stream.
+    loader = DataLoader(
+        dataset,  # type: ignore[arg-type]
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=cfg.workers,
+        persistent_workers=cfg.workers > 0,
+        worker_init_fn=_seed_worker if cfg.workers > 0 else None,
+        pin_memory=device.type == "cuda",
+    )
     steps_per_epoch = len(sampler)
     total_steps = cfg.epochs * steps_per_epoch
     if cfg.max_steps > 0:
         total_steps = min(total_steps, cfg.max_steps)
     warmup = max(1, round(cfg.warmup_epochs * steps_per_epoch))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
+    # The schedule reads the run's length when it is called: a time budget may shorten it later.
+    plan = {"total": total_steps}
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, plan["total"], warmup))
 
     start_epoch, step, summary, train_seconds = 0, 0, {}, 0.0
     last_path = out_dir / "last.pt"
@@ -212,7 +263,10 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, step = state["epoch"], state["step"]
         summary, train_seconds = state["summary"], state["train_seconds"]
+        # a length fixed by an earlier lease stays fixed: resuming must not restart the schedule
+        plan["total"] = total_steps = state.get("total_steps", total_steps)
         print(f"resumed {last_path} at epoch {start_epoch}, step {step}")
+    budget = StepBudget(cfg.time_budget_s, step) if cfg.time_budget_s > 0 and step == 0 else None
     eval_store = FrameStore(input_size)
     print(split.summary())
     print(
@@ -231,16 +285,22 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
         tic = time.perf_counter()
         images = 0
         for frames, pids, targets in bar:
+            frames = frames.to(device, non_blocking=True)
+            pids, targets = pids.to(device, non_blocking=True), targets.to(device, non_blocking=True)
             parts = compute_losses(model, frames, pids, cfg, targets, distill_head)
             optimizer.zero_grad(set_to_none=True)
             parts["total"].backward()
             optimizer.step()
             scheduler.step()
             step += 1
+            if budget is not None and (limit := budget.limit(step)) is not None:
+                plan["total"] = total_steps = min(total_steps, limit)
+                print(f"time budget: {total_steps} steps in all")
             images += frames.size(0) * frames.size(1)
-            rate = images / (time.perf_counter() - tic)
-            bar.set_postfix(loss=f"{parts['total'].item():.3f}", img_s=f"{rate:.0f}", T=frames.size(1))
+            # reading a loss waits for the device: only every 10th step, so a GPU can run ahead
             if step % 10 == 0 or step == total_steps:
+                rate = images / (time.perf_counter() - tic)
+                bar.set_postfix(loss=f"{parts['total'].item():.3f}", img_s=f"{rate:.0f}", T=frames.size(1))
                 log.write(
                     {
                         "event": "step",
@@ -257,8 +317,12 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
         done = epoch + 1 >= cfg.epochs or step >= total_steps
         if cfg.eval_every > 0 and ((epoch + 1) % cfg.eval_every == 0 or done):
             model.eval()
+
+            def embed(x: torch.Tensor) -> torch.Tensor:
+                return model(x.to(device)).float().cpu()
+
             summary = evaluate(
-                model, split, input_size, cfg.test_chunk, out_dir / "eval", plots=done, store=eval_store
+                embed, split, input_size, cfg.test_chunk, out_dir / "eval", plots=done, store=eval_store
             )
             log.write_eval(epoch + 1, step, summary)
             mean = summary["mean"]
@@ -270,6 +334,7 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
             "scheduler": scheduler.state_dict(),
             "epoch": epoch + 1,
             "step": step,
+            "total_steps": total_steps,
             "config": cfg.to_json(),
             "num_classes": split.num_train_pids,
             "summary": summary,

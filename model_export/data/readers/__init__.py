@@ -9,6 +9,7 @@ import inspect
 from collections.abc import Callable
 from pathlib import Path
 
+from model_export.data.pack import read_pack
 from model_export.data.readers.cuhk03 import read_cuhk03
 from model_export.data.readers.ilidsvid import read_ilidsvid
 from model_export.data.readers.mars import read_mars
@@ -28,6 +29,8 @@ READERS: dict[str, Callable[..., ReIDSplit]] = {
     # Test sets only (no training tracklets): cameras the models never saw.
     "viper": read_viper,
     "prid": read_prid_single_shot,
+    # Any split written by `model_export pack`: the datasets' frames in one portable folder.
+    "pack": read_pack,
     # Renders its tree under root on first use (tests and smoke runs).
     "synthetic": make_synthetic,
 }

@@ -136,3 +136,53 @@ def test_recurrence_starts_from_an_image_level_run(synthetic_split: ReIDSplit, t
     )
     with pytest.raises(ValueError, match="does not fit"):
         train(wrong, synthetic_split)
+
+
+def test_data_workers_draw_streams_of_their_own(synthetic_split: ReIDSplit) -> None:
+    """Forked workers start from copies of one generator: unless each is reseeded, they hand the
+    network the same frames and augmentation in different batches."""
+    from model_export.data.dataset import TrainDataset
+    from model_export.data.transforms import AugmentConfig
+
+    def draw(worker: int) -> torch.Tensor:
+        dataset = TrainDataset(synthetic_split.train, (64, 48), "random", AugmentConfig())
+        dataset.set_epoch(1)
+        dataset.set_worker(worker)
+        return torch.stack([dataset[(5, 2)][0] for _ in range(3)])
+
+    assert torch.equal(draw(0), draw(0))  # reproducible per worker
+    assert not torch.equal(draw(0), draw(1))
+
+
+def test_a_time_budget_fixes_the_run_length_on_a_pack_with_workers(
+    synthetic_split: ReIDSplit, tmp_path: Path
+) -> None:
+    """The lease recipe end to end: a pack, loading processes, a run cut to its budget, and a
+    resume that keeps the length the budget fixed instead of starting the schedule again."""
+    from model_export.data.pack import write_pack
+
+    pack = write_pack(synthetic_split, tmp_path / "pack")
+    out = tmp_path / "run"
+    cfg = small_config(
+        out, dataset="pack", data_root=pack, epochs=1000, time_budget_s=6.0, workers=2, head="pooling"
+    )
+    train(cfg)
+    state = torch.load(out / "last.pt", weights_only=False)
+    steps_per_epoch = 40 // 8
+    assert 50 <= state["total_steps"] == state["step"] < 1000 * steps_per_epoch  # cut by the budget
+    train(cfg)  # resumed: nothing is left to do
+    assert torch.load(out / "last.pt", weights_only=False)["step"] == state["step"]
+
+
+def test_a_budget_is_measured_once_the_run_is_warm(monkeypatch: pytest.MonkeyPatch) -> None:
+    from model_export.engine import train as train_module
+
+    clock = [100.0]
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: clock[0])
+    budget = train_module.StepBudget(seconds=600.0, first_step=0, warm=10, measure=40)
+    limits = []
+    for step in range(1, 60):
+        clock[0] += 5.0 if step <= 10 else 0.5  # slow warm-up steps, then 2 steps a second
+        limits.append(budget.limit(step))
+    assert [x for x in limits if x is not None] == [50 + ((600 - 70 - 30) * 2)]
+    assert limits.index(1050) == 49  # decided at step 50, after the 40 measured steps

@@ -1,0 +1,102 @@
+"""A split and its frames in one portable folder, for training where the datasets are not.
+
+A borrowed GPU machine, a cloud job or a colleague's laptop has none of the dataset trees that the
+readers know. `write_pack` stores a split as it was read: `split.json` (every tracklet's identity,
+camera and frame files, relative to the pack), the frames themselves under `frames/`, and where the
+run distils, `teachers.npz` with the teachers' vectors of those frames keyed by the same relative
+names. `read_pack` gives back the same `ReIDSplit`, so a run on a pack is the run on the datasets.
+
+JPEG files are copied byte for byte (no second round of compression); other images (the PETA
+sites' bitmaps) are stored as high-quality JPEG, which keeps a pack of all eight sites small enough
+to move.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from model_export.data.tracklet import ReIDSplit, Tracklet
+
+FORMAT = "reid-pack/1"
+SPLIT_FILE = "split.json"
+TEACHERS_FILE = "teachers.npz"
+_JPEG = {".jpg", ".jpeg"}
+
+
+def _store_frame(src: Path, dst: Path, quality: int) -> None:
+    if src.suffix.lower() in _JPEG:
+        shutil.copyfile(src, dst)
+        return
+    with Image.open(src) as image:
+        image.convert("RGB").save(dst, "JPEG", quality=quality)
+
+
+def write_pack(split: ReIDSplit, out: Path, teacher_cache: Path | None = None, quality: int = 95) -> Path:
+    """Write `split` (and, given a teacher cache, its training frames' vectors) under `out`."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty: a pack is written once, into a new folder")
+    (out / "frames").mkdir(parents=True, exist_ok=True)
+    names: dict[Path, str] = {}
+
+    def name_of(frame: Path) -> str:
+        key = Path(frame).resolve()
+        if key not in names:
+            names[key] = f"frames/{len(names):06d}.jpg"
+            _store_frame(key, out / names[key], quality)
+        return names[key]
+
+    def rows(tracklets: Sequence[Tracklet]) -> list[dict[str, object]]:
+        return [{"pid": t.pid, "camid": t.camid, "frames": [name_of(f) for f in t.frames]} for t in tracklets]
+
+    doc = {
+        "format": FORMAT,
+        "name": split.name,
+        "train": rows(split.train),
+        "query": rows(split.query),
+        "gallery": rows(split.gallery),
+        "extra": split.extra,
+    }
+    (out / SPLIT_FILE).write_text(json.dumps(doc))
+    if teacher_cache is not None:
+        train_files = sorted({f.resolve() for t in split.train for f in t.frames})
+        with np.load(teacher_cache) as data:
+            index = {p: i for i, p in enumerate(data["paths"].tolist())}
+            missing = [str(f) for f in train_files if str(f) not in index]
+            if missing:
+                raise KeyError(f"{missing[0]} is not in {teacher_cache}: rebuild it for this data")
+            picked = [index[str(f)] for f in train_files]
+            teachers = {k: data[k][picked] for k in data.files if k.startswith("teacher:")}
+        np.savez(out / TEACHERS_FILE, paths=np.array([names[f] for f in train_files]), **teachers)
+    return out
+
+
+def read_pack(root: Path) -> ReIDSplit:
+    """The split a pack holds, with frame paths under `root`."""
+    root = Path(root)
+    try:
+        doc = json.loads((root / SPLIT_FILE).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{root} is not a pack: it has no {SPLIT_FILE}") from None
+    if doc.get("format") != FORMAT:
+        raise ValueError(f"{root / SPLIT_FILE} is {doc.get('format')!r}, not {FORMAT}")
+
+    def tracklets(key: str) -> list[Tracklet]:
+        return [
+            Tracklet(pid=r["pid"], camid=r["camid"], frames=tuple(root / f for f in r["frames"]))
+            for r in doc[key]
+        ]
+
+    return ReIDSplit(
+        name=doc["name"],
+        train=tracklets("train"),
+        query=tracklets("query"),
+        gallery=tracklets("gallery"),
+        extra=doc.get("extra", {}),
+    )
