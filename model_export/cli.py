@@ -133,7 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="also each recurrent checkpoint with its GRU-RCN zeroed: pooling of the same frame network",
     )
     compare_p.add_argument(
-        "--service", default=None, help="URL of a running service: tracklets go to POST /embed"
+        "--service",
+        action="append",
+        default=[],
+        help="URL of a running service: tracklets go to POST /embed (repeat: one service per model)",
     )
     compare_p.add_argument("--api-key", default=None, help="the service's key, where it needs one")
     compare_p.add_argument(
@@ -236,8 +239,7 @@ def _compare(args: argparse.Namespace) -> int:
         fn = onnx_embed_fn(open_session(path, args.threads), meta)
         name = f"{meta.name} {meta.version} (ONNX)"
         candidates.append(SequenceModel(name, fn, (meta.height, meta.width), meta.frames_per_chunk))
-    if args.service:
-        candidates.append(ServiceModel(args.service, args.api_key))
+    candidates += [ServiceModel(url, args.api_key) for url in args.service]
     names = [*INTEL_MODELS, Path(OSNET_ONNX).stem] if args.peers == ["all"] else args.peers
     for name in names:
         peer = build_peer(name, args.peers_root, args.threads)

@@ -33,6 +33,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def trained_on(path: Path) -> str:
+    """The split a run learned from: a run on a pack names the split the pack was made of."""
+    state = load_checkpoint(path)
+    return str(state.get("split_name") or TrainConfig.from_json(state["config"]).dataset)
+
+
 def load_model(path: Path) -> tuple[ReIDNet, TrainConfig]:
     """The trained network in eval mode (no ImageNet weights are loaded: the checkpoint has them all)."""
     state = load_checkpoint(path)

@@ -148,10 +148,13 @@ def make_optimizer(
 class StepBudget:
     """A lease of seconds turned into a number of steps.
 
-    The rate is measured after `warm` steps (cuDNN's autotuning, the first decodes) over `measure`
-    more; the run is then cut to the steps that fit in what is left of the lease, less `reserve`
-    seconds (a tenth of the lease, at most 30 s) for the last evaluation and checkpoint, so the
-    schedule decays to its end in time.
+    The rate is first measured after `warm` steps (cuDNN's autotuning) over `measure` more; the run
+    is then cut to the steps that fit in what is left of the lease, less a reserve (a tenth of the
+    lease, at most 30 s) for the last evaluation and checkpoint. The first epoch is slower than the
+    rest (every frame decoded for the first time): on an H200 a plan made from it alone used 276 s of
+    a 470 s lease. So at each epoch's end, while the run is in its first third, the plan is revised
+    from that epoch's rate; the schedule is then still near its peak, where a longer or shorter tail
+    changes the learning rate little.
     """
 
     def __init__(self, seconds: float, first_step: int, warm: int = 10, measure: int = 40) -> None:
@@ -161,6 +164,11 @@ class StepBudget:
         self.done_step = first_step + warm + measure
         self.reserve = min(30.0, 0.1 * seconds)
         self.mark_time = 0.0
+        self.planned = False
+
+    def _fit(self, step: int, rate: float, now: float) -> int:
+        left = self.seconds - (now - self.started) - self.reserve
+        return step + max(0, int(left * rate))
 
     def limit(self, step: int) -> int | None:
         """Called after each step; returns the run's total steps once, when it has been measured."""
@@ -168,10 +176,16 @@ class StepBudget:
         if step == self.mark_step:
             self.mark_time = now
         elif step == self.done_step:
-            rate = (self.done_step - self.mark_step) / (now - self.mark_time)
-            left = self.seconds - (now - self.started) - self.reserve
-            return step + max(0, int(left * rate))
+            self.planned = True
+            return self._fit(step, (self.done_step - self.mark_step) / (now - self.mark_time), now)
         return None
+
+    def revise(self, step: int, epoch_steps: int, epoch_seconds: float) -> int | None:
+        """Called at each epoch's end; a new total while the run is young enough to take one."""
+        now = time.perf_counter()
+        if not self.planned or now - self.started > self.seconds / 3 or epoch_seconds <= 0:
+            return None
+        return self._fit(step, epoch_steps / epoch_seconds, now)
 
 
 def _seed_worker(worker: int) -> None:
@@ -253,6 +267,7 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, plan["total"], warmup))
 
     start_epoch, step, summary, train_seconds = 0, 0, {}, 0.0
+    budget_steps: int | None = None  # the run's length once a time budget has fixed it
     last_path = out_dir / "last.pt"
     if cfg.resume and last_path.exists():
         state = load_checkpoint(last_path)
@@ -264,9 +279,12 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
         start_epoch, step = state["epoch"], state["step"]
         summary, train_seconds = state["summary"], state["train_seconds"]
         # a length fixed by an earlier lease stays fixed: resuming must not restart the schedule
-        plan["total"] = total_steps = state.get("total_steps", total_steps)
+        # (without one, asking for more epochs extends the run, as it always has)
+        if state.get("budget_steps") is not None:
+            plan["total"] = total_steps = budget_steps = state["budget_steps"]
         print(f"resumed {last_path} at epoch {start_epoch}, step {step}")
     budget = StepBudget(cfg.time_budget_s, step) if cfg.time_budget_s > 0 and step == 0 else None
+    longest = total_steps  # what the epochs and max_steps allow; a budget only ever cuts below it
     eval_store = FrameStore(input_size)
     print(split.summary())
     print(
@@ -283,7 +301,7 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
         dataset.set_epoch(epoch)
         bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=10)
         tic = time.perf_counter()
-        images = 0
+        images, first = 0, step
         for frames, pids, targets in bar:
             frames = frames.to(device, non_blocking=True)
             pids, targets = pids.to(device, non_blocking=True), targets.to(device, non_blocking=True)
@@ -294,7 +312,7 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
             scheduler.step()
             step += 1
             if budget is not None and (limit := budget.limit(step)) is not None:
-                plan["total"] = total_steps = min(total_steps, limit)
+                plan["total"] = total_steps = budget_steps = min(total_steps, limit)
                 print(f"time budget: {total_steps} steps in all")
             images += frames.size(0) * frames.size(1)
             # reading a loss waits for the device: only every 10th step, so a GPU can run ahead
@@ -313,7 +331,11 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
                 )
             if step >= total_steps:
                 break
-        train_seconds += time.perf_counter() - tic
+        epoch_seconds = time.perf_counter() - tic
+        train_seconds += epoch_seconds
+        if budget is not None and (limit := budget.revise(step, step - first, epoch_seconds)) is not None:
+            plan["total"] = total_steps = budget_steps = max(step, min(longest, limit))
+            print(f"time budget revised: {total_steps} steps in all")
         done = epoch + 1 >= cfg.epochs or step >= total_steps
         if cfg.eval_every > 0 and ((epoch + 1) % cfg.eval_every == 0 or done):
             model.eval()
@@ -335,8 +357,11 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
             "epoch": epoch + 1,
             "step": step,
             "total_steps": total_steps,
+            "budget_steps": budget_steps,
             "config": cfg.to_json(),
             "num_classes": split.num_train_pids,
+            # what was learned from, also when it came in a pack (`dataset` is then "pack")
+            "split_name": split.name,
             "summary": summary,
             "train_seconds": train_seconds,
         }

@@ -50,7 +50,7 @@ _LICENSE_MULTISITE = (
 def license_text(cfg: TrainConfig) -> str:
     return (
         _LICENSE_MULTISITE
-        if cfg.dataset == "multisite" or cfg.backbone.startswith("osnet")
+        if cfg.dataset in ("multisite", "pack") or cfg.backbone.startswith("osnet")
         else _LICENSE_CUHK03
     )
 
@@ -75,5 +75,7 @@ def architecture(cfg: TrainConfig) -> str:
     return f"{cfg.backbone} frame CNN, {head}, linear neck + BNNeck to {cfg.embedding_dim}-d, L2-normalised"
 
 
-def training_data(cfg: TrainConfig) -> str:
-    return TRAINING_DATA.get(cfg.dataset, cfg.dataset).format(split_id=cfg.split_id)
+def training_data(cfg: TrainConfig, dataset: str | None = None) -> str:
+    """`dataset`: the split the run learned from, where `cfg.dataset` names only its container (a pack)."""
+    name = dataset or cfg.dataset
+    return TRAINING_DATA.get(name, name).format(split_id=cfg.split_id)

@@ -10,7 +10,7 @@ import torch
 
 from model_export.data.dataset import FrameStore
 from model_export.data.readers import read_cuhk03
-from model_export.engine.checkpoint import load_model
+from model_export.engine.checkpoint import load_model, trained_on
 from model_export.export import card
 from model_export.export.onnx import as_float_frames, export_onnx, write_metadata
 from model_export.export.runtime import evaluate_onnx
@@ -55,13 +55,14 @@ def export_command(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     net, cfg = load_model(args.checkpoint)
+    learned_from = trained_on(args.checkpoint)
     meta = export_onnx(
         net,
         args.out,
         name=args.name,
         semver=args.semver,
         architecture=card.architecture(cfg),
-        training_data=card.training_data(cfg),
+        training_data=card.training_data(cfg, learned_from),
         license=card.license_text(cfg),
         intended_use=card.INTENDED_USE,
         frames_per_chunk=args.frames_per_chunk,
@@ -71,7 +72,7 @@ def export_command(args: argparse.Namespace) -> int:
     data_root = args.data_root or cfg.data_root
     # The multi-site mix is evaluated on CUHK03 val: record it under that set's name and protocol.
     dataset, eval_root = (
-        ("cuhk03", Path(data_root) / "cuhk03") if cfg.dataset == "multisite" else (cfg.dataset, data_root)
+        ("cuhk03", Path(data_root) / "cuhk03") if learned_from == "multisite" else (cfg.dataset, data_root)
     )
     if not args.no_evaluate:
         summary = evaluate_onnx(args.out, dataset, eval_root, cfg.split_id, threads=args.threads)

@@ -19,7 +19,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
-MODEL = "models/grurcn-osnet-multisite.onnx"
+MODEL = "models/osnet-pool-multisite.onnx"
+# the GRU-RCN model of the same release rides along: REID_MODEL_PATH switches to it without a rebuild
+ALSO = "models/grurcn-osnet-multisite.onnx"
 FINAL_STAGES = ("cpu", "gpu")
 
 
@@ -115,7 +117,7 @@ def test_final_stage_takes_only_the_venv_and_the_app(stages: dict[str, Stage], n
     copies = stage.all("COPY")
     from_builder = [args for args in copies if args.startswith("--from=")]
     assert from_builder == [f"--from={name}-builder /opt/venv /opt/venv"]
-    assert f"{MODEL} models/README.md /app/models/" in copies
+    assert f"{MODEL} {ALSO} models/README.md /app/models/" in copies
     # nothing is built or installed with pip here, and no compiler comes in
     runs = " ".join(stage.all("RUN"))
     assert "pip" not in runs
@@ -312,7 +314,15 @@ def test_context_holds_what_the_dockerfile_copies(stages: dict[str, Stage]) -> N
         for args in stage.all("COPY"):
             if not args.startswith("--from="):
                 sources.update(args.split()[:-1])
-    assert sources == {"pyproject.toml", "README.md", "reid_contract", "service", MODEL, "models/README.md"}
+    assert sources == {
+        "pyproject.toml",
+        "README.md",
+        "reid_contract",
+        "service",
+        MODEL,
+        ALSO,
+        "models/README.md",
+    }
     for source in sources:
         assert in_context(source), source
     for module in ("service/main.py", "service/api/routes/health.py", "reid_contract/metadata.py"):

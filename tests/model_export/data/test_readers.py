@@ -362,10 +362,11 @@ def test_registry() -> None:
         "multisite",
         "viper",
         "prid",
+        "pack",
     }
     assert get_reader("mars") is read_mars
     assert get_reader("cuhk03") is read_cuhk03
     with pytest.raises(
-        ValueError, match="cuhk03, ilidsvid, mars, multisite, prid, prid2011, synthetic, viper"
+        ValueError, match="cuhk03, ilidsvid, mars, multisite, pack, prid, prid2011, synthetic, viper"
     ):
         get_reader("market1501")

@@ -172,6 +172,12 @@ def test_a_time_budget_fixes_the_run_length_on_a_pack_with_workers(
     assert 50 <= state["total_steps"] == state["step"] < 1000 * steps_per_epoch  # cut by the budget
     train(cfg)  # resumed: nothing is left to do
     assert torch.load(out / "last.pt", weights_only=False)["step"] == state["step"]
+    # the run knows what it learned from, not only that it came in a pack: the card says so
+    from model_export.engine.checkpoint import trained_on
+    from model_export.export.card import training_data
+
+    assert trained_on(out / "last.pt") == synthetic_split.name == "synthetic"
+    assert training_data(cfg, trained_on(out / "last.pt")).startswith("synthetic multi-camera tracklets")
 
 
 def test_a_budget_is_measured_once_the_run_is_warm(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -186,3 +192,20 @@ def test_a_budget_is_measured_once_the_run_is_warm(monkeypatch: pytest.MonkeyPat
         limits.append(budget.limit(step))
     assert [x for x in limits if x is not None] == [50 + ((600 - 70 - 30) * 2)]
     assert limits.index(1050) == 49  # decided at step 50, after the 40 measured steps
+
+
+def test_a_budget_is_revised_from_warm_epochs_early_in_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first epoch decodes every frame: a plan made from it alone ends the run far too early."""
+    from model_export.engine import train as train_module
+
+    clock = [0.0]
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: clock[0])
+    budget = train_module.StepBudget(seconds=900.0, first_step=0, warm=10, measure=40)
+    assert budget.revise(5, 5, 10.0) is None  # nothing planned yet: nothing to revise
+    for step in range(1, 51):
+        clock[0] += 1.0  # cold: a step a second
+        budget.limit(step)
+    clock[0] = 100.0  # end of epoch 1 at step 100; epoch 2 ran 100 steps in 25 s
+    assert budget.revise(200, 100, 25.0) == 200 + ((900 - 100 - 30) * 4)
+    clock[0] = 301.0  # past the first third of the lease: the tail of the schedule stays as it is
+    assert budget.revise(900, 100, 25.0) is None
