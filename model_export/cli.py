@@ -187,6 +187,7 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from model_export.data.readers import open_split
     from model_export.engine.checkpoint import build_model, load_model
     from model_export.evaluation.evaluator import evaluate
+    from model_export.modeling.network import without_recurrence
 
     if args.imagenet_baseline:
         cfg = TrainConfig(head="pooling")
@@ -197,9 +198,9 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     elif args.checkpoint is not None:
         net, cfg = load_model(args.checkpoint)
         if args.without_recurrence:
-            if cfg.head != "recurrent":
+            if cfg.head == "pooling":
                 raise SystemExit(f"{args.checkpoint} has no recurrence (head {cfg.head})")
-            torch.nn.init.zeros_(net.temporal.mix.weight)
+            net = without_recurrence(net)
         embed = net
     else:
         raise SystemExit("give a checkpoint or --imagenet-baseline")
@@ -212,8 +213,6 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    import copy
-
     import torch
 
     from model_export.engine.checkpoint import load_model
@@ -221,6 +220,7 @@ def _compare(args: argparse.Namespace) -> int:
     from model_export.evaluation.peers import INTEL_MODELS, OSNET_ONNX, build_peer
     from model_export.export.runtime import onnx_embed_fn, read_metadata
     from model_export.export.verify import open_session
+    from model_export.modeling.network import without_recurrence
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -229,10 +229,12 @@ def _compare(args: argparse.Namespace) -> int:
         net, cfg = load_model(path)
         candidates.append(SequenceModel(f"{path.parent.name}/{path.name}", net, net.input_size))
         if args.without_recurrence and cfg.head != "pooling":
-            pooled = copy.deepcopy(net)
-            torch.nn.init.zeros_(pooled.temporal.mix.weight)
             candidates.append(
-                SequenceModel(f"{path.parent.name}/{path.name} without recurrence", pooled, net.input_size)
+                SequenceModel(
+                    f"{path.parent.name}/{path.name} without recurrence",
+                    without_recurrence(net),
+                    net.input_size,
+                )
             )
     for path in args.onnx:
         meta = read_metadata(path)

@@ -13,6 +13,7 @@ and the paper's Siamese contrastive loss), the identity logits of each sequence 
 
 from __future__ import annotations
 
+import copy
 from typing import Literal
 
 import torch
@@ -87,3 +88,13 @@ class ReIDNet(nn.Module):
             "seq_logits": self.classifier(seq_emb),
             "frame_logits": self.classifier(frame_emb),
         }
+
+
+def without_recurrence(net: ReIDNet) -> ReIDNet:
+    """A copy of `net` with its GRU-RCN residual zeroed: mean pooling of the same frame network, the
+    ablation that says what the recurrence adds. A pooling network has nothing to take away."""
+    if not isinstance(net.temporal, RecurrentHead):
+        raise ValueError("this network has no recurrence (its head is pooling)")
+    pooled = copy.deepcopy(net)
+    nn.init.zeros_(pooled.temporal.mix.weight)
+    return pooled

@@ -113,3 +113,21 @@ def test_mobilenetv2_weights_load_strictly_from_the_installed_wheel() -> None:
 def test_input_size_travels_with_the_backbone() -> None:
     assert make_net("paper").input_size == (64, 48)
     assert make_net("mobilenetv2").input_size[0] >= 128
+
+
+@pytest.mark.parametrize("head", ["recurrent", "recurrent_last"])
+def test_without_recurrence_is_pooling_of_the_same_frames(head: str) -> None:
+    from model_export.modeling.network import without_recurrence
+
+    net = make_net(head=head).eval()
+    net.temporal.mix.weight.data.normal_(std=0.5)
+    pooled = without_recurrence(net)
+    x = clip(net, 2, 5)
+    with torch.no_grad():
+        _, frames = net.features(x)
+        expected = torch.nn.functional.normalize(net.bnneck(net.neck(frames.mean(dim=1))), dim=1)
+        torch.testing.assert_close(pooled(x), expected)
+        torch.testing.assert_close(pooled(x), pooled(x.flip(1)), atol=1e-6, rtol=1e-5)  # order-blind
+        assert (net(x) - pooled(x)).abs().max() > 1e-3  # and the original keeps its recurrence
+    with pytest.raises(ValueError, match="no recurrence"):
+        without_recurrence(make_net(head="pooling"))
