@@ -37,6 +37,16 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**values)
 
 
+def _split_command(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A command over a dataset's training split (the multi-site mix unless told otherwise)."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help_text, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--dataset", default="multisite")
+    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m model_export", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,13 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify_p.add_argument("--threads", type=int, default=0)
 
-    teach_p = sub.add_parser(
-        "teach",
-        help="embed every training crop with peer models once: the targets of distillation",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    teach_p = _split_command(
+        sub, "teach", "embed every training crop with peer models once: the targets of distillation"
     )
-    teach_p.add_argument("--dataset", default="multisite")
-    teach_p.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     teach_p.add_argument("--peers-root", type=Path, default=Path("../shared/peers"))
     teach_p.add_argument(
         "--teachers",
@@ -109,13 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     teach_p.add_argument("--out", type=Path, default=Path("runs/teachers/multisite.npz"))
     teach_p.add_argument("--threads", type=int, default=0)
 
-    pack_p = sub.add_parser(
+    pack_p = _split_command(
+        sub,
         "pack",
-        help="a split, its frames and its teachers' vectors in one folder, to train where the data is not",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "a split, its frames and its teachers' vectors in one folder, to train where the data is not",
     )
-    pack_p.add_argument("--dataset", default="multisite")
-    pack_p.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     pack_p.add_argument("--split-id", type=int, default=0)
     pack_p.add_argument("--teacher-cache", type=Path, default=None, help="what `teach` wrote for this data")
     pack_p.add_argument("--out", type=Path, required=True, help="a new folder; read it with --dataset pack")
