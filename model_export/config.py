@@ -47,6 +47,10 @@ class TrainConfig:
     lr: float = 3.5e-4
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0
+    # augmentation beyond the defaults, for cameras of other sites: colour jitter ranges scaled by
+    # aug_colour, and a tracklet's frames turned grey with probability aug_grayscale
+    aug_colour: float = 1.0
+    aug_grayscale: float = 0.0
     # losses
     label_smoothing: float = 0.1
     w_id: float = 1.0

@@ -32,6 +32,9 @@ class AugmentConfig:
     brightness: float = 0.2
     contrast: float = 0.15
     saturation: float = 0.15
+    # probability of dropping colour (the grey image in all three channels): cameras of other sites
+    # render the same clothes in other colours, and a network that never sees grey leans on hue
+    grayscale: float = 0.0
     erase: float = 0.5  # probability of random erasing (Zhong et al. 2020)
     erase_area: tuple[float, float] = (0.02, 0.4)
     erase_ratio: float = 0.3
@@ -62,6 +65,12 @@ class TrackletAugment:
             grey = x.mean(dim=1, keepdim=True)
             x = (x - grey) * rng.uniform(1 - cfg.saturation, 1 + cfg.saturation) + grey
         x = x.clamp(0.0, 1.0)
+        if cfg.grayscale > 0 and rng.random() < cfg.grayscale:
+            x = (
+                (x * x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1))
+                .sum(dim=1, keepdim=True)
+                .expand_as(x)
+            )
         if rng.random() < cfg.erase:
             x = self._erase(x)
         return x.contiguous()

@@ -14,6 +14,7 @@ weights are the last ones: picking the best epoch on the evaluation set would fl
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import random
@@ -58,6 +59,17 @@ def frame_mode(cfg: TrainConfig) -> FrameMode:
     if cfg.frame_mode != "auto":
         return cfg.frame_mode
     return "random" if cfg.dataset in MULTI_SHOT_SETS else "consecutive"
+
+
+def augment_config(cfg: TrainConfig) -> AugmentConfig:
+    base = AugmentConfig()
+    return dataclasses.replace(
+        base,
+        brightness=base.brightness * cfg.aug_colour,
+        contrast=base.contrast * cfg.aug_colour,
+        saturation=base.saturation * cfg.aug_colour,
+        grayscale=cfg.aug_grayscale,
+    )
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:
@@ -245,7 +257,7 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
         split.train, cfg.ids_per_batch, cfg.tracklets_per_id, cfg.seq_lens, seed=cfg.seed
     )
     dataset = TrainDataset(
-        split.train, input_size, frame_mode(cfg), AugmentConfig(), seed=cfg.seed, teacher=teacher
+        split.train, input_size, frame_mode(cfg), augment_config(cfg), seed=cfg.seed, teacher=teacher
     )
     # Workers live for the whole run (each keeps its decoded frames); each draws its own stream.
     loader = DataLoader(

@@ -84,3 +84,25 @@ def test_augmentation_is_identical_across_frames() -> None:
         torch.testing.assert_close(out, out[:1].expand_as(out))
     # and it does change the picture from draw to draw
     assert not torch.equal(aug(clip), aug(clip))
+
+
+def test_grayscale_drops_colour_for_the_whole_tracklet_when_drawn() -> None:
+    frame = torch.randint(0, 256, (1, 3, 40, 30), dtype=torch.uint8)
+    clip = frame.repeat(4, 1, 1, 1)
+    grey = TrackletAugment((32, 24), AugmentConfig(grayscale=1.0, erase=0.0), random.Random(0))(clip)
+    torch.testing.assert_close(grey[:, 0], grey[:, 1])
+    torch.testing.assert_close(grey[:, 1], grey[:, 2])
+    torch.testing.assert_close(grey, grey[:1].expand_as(grey))  # every frame alike, as for the rest
+    colour = TrackletAugment((32, 24), AugmentConfig(erase=0.0), random.Random(0))(clip)
+    assert (colour[:, 0] - colour[:, 1]).abs().max() > 0.05
+
+
+def test_training_options_scale_the_augmentation() -> None:
+    from model_export.config import TrainConfig
+    from model_export.engine.train import augment_config
+
+    default = augment_config(TrainConfig())
+    assert default == AugmentConfig()
+    strong = augment_config(TrainConfig(aug_colour=2.0, aug_grayscale=0.2))
+    assert strong.brightness == 2 * default.brightness and strong.saturation == 2 * default.saturation
+    assert strong.grayscale == 0.2 and strong.erase == default.erase
