@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from model_export.data.tracklet import ReIDSplit, Tracklet
+from model_export.distillation.teacher_table import TeacherTable
 
 FORMAT = "reid-pack/1"
 SPLIT_FILE = "split.json"
@@ -66,12 +67,10 @@ def write_pack(split: ReIDSplit, out: Path, teacher_cache: Path | None = None, q
     (out / SPLIT_FILE).write_text(json.dumps(doc))
     if teacher_cache is not None:
         train_files = sorted({f.resolve() for t in split.train for f in t.frames})
+        # the table's own lookup (and its refusal of a frame it does not hold); each teacher's
+        # float16 vectors are then copied as stored, not as the table's scaled ensemble
+        picked = TeacherTable(teacher_cache).rows(train_files)
         with np.load(teacher_cache) as data:
-            index = {p: i for i, p in enumerate(data["paths"].tolist())}
-            missing = [str(f) for f in train_files if str(f) not in index]
-            if missing:
-                raise KeyError(f"{missing[0]} is not in {teacher_cache}: rebuild it for this data")
-            picked = [index[str(f)] for f in train_files]
             teachers = {k: data[k][picked] for k in data.files if k.startswith("teacher:")}
         np.savez(out / TEACHERS_FILE, paths=np.array([names[f] for f in train_files]), **teachers)
     return out
