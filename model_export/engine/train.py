@@ -157,6 +157,31 @@ def make_optimizer(
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+@dataclasses.dataclass
+class RunLength:
+    """The run's length in steps: what its epochs and max_steps allow (`longest`), cut below that
+    only by a time budget. The learning-rate schedule reads `total` at every step, so a cut bends
+    the cosine's tail; a checkpoint keeps a budgeted length, so a resumed lease ends where it was
+    planned to."""
+
+    longest: int
+    total: int
+    budgeted: bool = False
+
+    def cut(self, steps: int, done: int) -> None:
+        """Fit the run into `steps`, never below the `done` steps already taken."""
+        self.total = max(done, min(self.longest, steps))
+        self.budgeted = True
+
+    def resume(self, budget_steps: int | None) -> None:
+        if budget_steps is not None:
+            self.total, self.budgeted = budget_steps, True
+
+    @property
+    def budget_steps(self) -> int | None:
+        return self.total if self.budgeted else None
+
+
 class StepBudget:
     """A lease of seconds turned into a number of steps.
 
@@ -270,16 +295,14 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
         pin_memory=device.type == "cuda",
     )
     steps_per_epoch = len(sampler)
-    total_steps = cfg.epochs * steps_per_epoch
+    longest = cfg.epochs * steps_per_epoch
     if cfg.max_steps > 0:
-        total_steps = min(total_steps, cfg.max_steps)
+        longest = min(longest, cfg.max_steps)
+    length = RunLength(longest=longest, total=longest)
     warmup = max(1, round(cfg.warmup_epochs * steps_per_epoch))
-    # The schedule reads the run's length when it is called: a time budget may shorten it later.
-    plan = {"total": total_steps}
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, plan["total"], warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, length.total, warmup))
 
     start_epoch, step, summary, train_seconds = 0, 0, {}, 0.0
-    budget_steps: int | None = None  # the run's length once a time budget has fixed it
     last_path = out_dir / "last.pt"
     if cfg.resume and last_path.exists():
         state = load_checkpoint(last_path)
@@ -292,21 +315,19 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
         summary, train_seconds = state["summary"], state["train_seconds"]
         # a length fixed by an earlier lease stays fixed: resuming must not restart the schedule
         # (without one, asking for more epochs extends the run, as it always has)
-        if state.get("budget_steps") is not None:
-            plan["total"] = total_steps = budget_steps = state["budget_steps"]
+        length.resume(state.get("budget_steps"))
         print(f"resumed {last_path} at epoch {start_epoch}, step {step}")
     budget = StepBudget(cfg.time_budget_s, step) if cfg.time_budget_s > 0 and step == 0 else None
-    longest = total_steps  # what the epochs and max_steps allow; a budget only ever cuts below it
     eval_store = FrameStore(input_size)
     print(split.summary())
     print(
         f"{cfg.backbone}/{cfg.head} at {input_size[0]}x{input_size[1]}: {steps_per_epoch} steps/epoch, "
-        f"{total_steps} steps in all, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters"
+        f"{length.total} steps in all, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters"
     )
 
     epoch = start_epoch
     for epoch in range(start_epoch, cfg.epochs):
-        if step >= total_steps:
+        if step >= length.total:
             break
         model.train()
         sampler.set_epoch(epoch)
@@ -324,11 +345,11 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
             scheduler.step()
             step += 1
             if budget is not None and (limit := budget.limit(step)) is not None:
-                plan["total"] = total_steps = budget_steps = min(total_steps, limit)
-                print(f"time budget: {total_steps} steps in all")
+                length.cut(limit, done=step)
+                print(f"time budget: {length.total} steps in all")
             images += frames.size(0) * frames.size(1)
             # reading a loss waits for the device: only every 10th step, so a GPU can run ahead
-            if step % 10 == 0 or step == total_steps:
+            if step % 10 == 0 or step == length.total:
                 rate = images / (time.perf_counter() - tic)
                 bar.set_postfix(loss=f"{parts['total'].item():.3f}", img_s=f"{rate:.0f}", T=frames.size(1))
                 log.write(
@@ -341,14 +362,14 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
                         **{k: round(v.item(), 5) for k, v in parts.items()},
                     }
                 )
-            if step >= total_steps:
+            if step >= length.total:
                 break
         epoch_seconds = time.perf_counter() - tic
         train_seconds += epoch_seconds
         if budget is not None and (limit := budget.revise(step, step - first, epoch_seconds)) is not None:
-            plan["total"] = total_steps = budget_steps = max(step, min(longest, limit))
-            print(f"time budget revised: {total_steps} steps in all")
-        done = epoch + 1 >= cfg.epochs or step >= total_steps
+            length.cut(limit, done=step)
+            print(f"time budget revised: {length.total} steps in all")
+        done = epoch + 1 >= cfg.epochs or step >= length.total
         if cfg.eval_every > 0 and ((epoch + 1) % cfg.eval_every == 0 or done):
             model.eval()
 
@@ -368,8 +389,8 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
             "scheduler": scheduler.state_dict(),
             "epoch": epoch + 1,
             "step": step,
-            "total_steps": total_steps,
-            "budget_steps": budget_steps,
+            "total_steps": length.total,
+            "budget_steps": length.budget_steps,
             "config": cfg.to_json(),
             "num_classes": split.num_train_pids,
             # what was learned from, also when it came in a pack (`dataset` is then "pack")

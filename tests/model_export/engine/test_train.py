@@ -112,7 +112,7 @@ def test_cli_help_lists_typed_options(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = capsys.readouterr().out
-    assert "--backbone {mobilenetv2,paper,osnet_x0_25}" in out and "--seq-lens" in out
+    assert "--backbone {mobilenetv2,paper,osnet_x0_25,osnet_ibn_x0_25}" in out and "--seq-lens" in out
     assert "--head {recurrent,recurrent_last,pooling}" in out and "--teacher-cache" in out
 
 
@@ -209,3 +209,22 @@ def test_a_budget_is_revised_from_warm_epochs_early_in_the_run(monkeypatch: pyte
     assert budget.revise(200, 100, 25.0) == 200 + ((900 - 100 - 30) * 4)
     clock[0] = 301.0  # past the first third of the lease: the tail of the schedule stays as it is
     assert budget.revise(900, 100, 25.0) is None
+
+
+def test_a_budget_cuts_the_run_length_but_never_extends_it_or_undoes_steps_taken() -> None:
+    from model_export.engine.train import RunLength
+
+    length = RunLength(longest=1000, total=1000)
+    assert length.budget_steps is None  # an ordinary run: resuming with more epochs extends it
+    length.cut(5000, done=60)
+    assert (length.total, length.budget_steps) == (1000, 1000)  # a lease longer than the epochs allow
+    length.cut(400, done=60)
+    assert length.total == 400
+    length.cut(10, done=60)
+    assert length.total == 60  # a late revision cannot end the run before where it stands
+    resumed = RunLength(longest=4000, total=4000)
+    resumed.resume(length.budget_steps)
+    assert (resumed.total, resumed.budgeted) == (60, True)
+    unbudgeted = RunLength(longest=4000, total=4000)
+    unbudgeted.resume(None)
+    assert (unbudgeted.total, unbudgeted.budgeted) == (4000, False)
