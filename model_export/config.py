@@ -25,7 +25,7 @@ class TrainConfig:
     split_id: int = 0
     frame_mode: Literal["auto", "consecutive", "random"] = "auto"  # auto: random for multi-shot sets
     # network
-    backbone: Literal["mobilenetv2", "paper", "osnet_x0_25"] = "mobilenetv2"
+    backbone: Literal["mobilenetv2", "paper", "osnet_x0_25", "osnet_ibn_x0_25"] = "mobilenetv2"
     head: Literal["recurrent", "recurrent_last", "pooling"] = "recurrent"
     embedding_dim: int = 512
     pretrained: bool = True

@@ -76,7 +76,13 @@ class ChannelGate(nn.Module):
 
 
 class OSBlock(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, bottleneck_reduction: int = 4) -> None:
+    """`instance_norm`: normalise each image's output by its own statistics (IBN-Net, as OSNet-IBN
+    does in its first stage), which removes a camera's colour and contrast cast before the layers
+    that learn identity."""
+
+    def __init__(
+        self, in_ch: int, out_ch: int, bottleneck_reduction: int = 4, instance_norm: bool = False
+    ) -> None:
         super().__init__()
         mid = out_ch // bottleneck_reduction
         self.conv1 = Conv1x1(in_ch, mid)
@@ -87,6 +93,8 @@ class OSBlock(nn.Module):
         self.gate = ChannelGate(mid)
         self.conv3 = Conv1x1Linear(mid, out_ch)
         self.downsample: nn.Module = Conv1x1Linear(in_ch, out_ch) if in_ch != out_ch else nn.Identity()
+        norm = nn.InstanceNorm2d(out_ch, affine=True) if instance_norm else nn.Identity()
+        self.instance_norm: nn.Module = norm
 
     def forward(self, x: Tensor) -> Tensor:
         x1 = self.conv1(x)
@@ -96,12 +104,12 @@ class OSBlock(nn.Module):
             + self.gate(self.conv2c(x1))
             + self.gate(self.conv2d(x1))
         )
-        return torch.relu(self.conv3(x2) + self.downsample(x))
+        return torch.relu(self.instance_norm(self.conv3(x2) + self.downsample(x)))
 
 
-def _stage(in_ch: int, out_ch: int, blocks: int, reduce: bool) -> nn.Sequential:
-    layers: list[nn.Module] = [OSBlock(in_ch, out_ch)]
-    layers += [OSBlock(out_ch, out_ch) for _ in range(blocks - 1)]
+def _stage(in_ch: int, out_ch: int, blocks: int, reduce: bool, instance_norm: bool = False) -> nn.Sequential:
+    layers: list[nn.Module] = [OSBlock(in_ch, out_ch, instance_norm=instance_norm)]
+    layers += [OSBlock(out_ch, out_ch, instance_norm=instance_norm) for _ in range(blocks - 1)]
     if reduce:
         layers.append(nn.Sequential(Conv1x1(out_ch, out_ch), nn.AvgPool2d(2, stride=2)))
     return nn.Sequential(*layers)
@@ -123,12 +131,12 @@ class OSNet(Backbone):
     gru_hidden = (16, 32, 64)
     head_dim = 512
 
-    def __init__(self, weights: Path | None = None) -> None:
+    def __init__(self, weights: Path | None = None, instance_norm: bool = False) -> None:
         super().__init__()
         c = self.channels
         self.conv1 = ConvLayer(3, c[0], 7, stride=2, padding=3)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        self.conv2 = _stage(c[0], c[1], 2, reduce=True)
+        self.conv2 = _stage(c[0], c[1], 2, reduce=True, instance_norm=instance_norm)
         self.conv3 = _stage(c[1], c[2], 2, reduce=True)
         self.conv4 = _stage(c[2], c[3], 2, reduce=False)
         self.conv5 = Conv1x1(c[3], c[3])
@@ -154,9 +162,14 @@ class OSNet(Backbone):
 
 def load_torchreid_weights(net: OSNet, path: Path) -> None:
     """Load a torchreid OSNet x0.25 state dict; only its identity classifier may be left out (it
-    names the identities of the set it was trained on, not ours). Anything else missing, extra or
-    of another shape raises."""
+    names the identities of the set it was trained on, not ours), and on an IBN network the instance
+    norms, which plain OSNet files lack and which then start as the identity map. Anything else
+    missing, extra or of another shape raises."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("state_dict", state)
     state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("classifier.")}
+    own = net.state_dict()
+    for key, value in own.items():
+        if ".instance_norm." in key and key not in state:
+            state[key] = value
     net.load_state_dict(state, strict=True)

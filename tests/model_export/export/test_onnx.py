@@ -137,6 +137,17 @@ def test_pooling_network_exports_without_slimming(tmp_path: Path) -> None:
     assert torch_reference(net)(frames).shape == (1, 512)
 
 
+def test_ibn_osnet_exports_and_verifies(tmp_path: Path) -> None:
+    """Instance norm is an ONNX operator of its own: the file must match PyTorch at every shape."""
+    cfg = TrainConfig(backbone="osnet_ibn_x0_25", head="pooling")
+    net = trained_like(build_model(cfg, num_classes=5, pretrained=False))
+    export(net, tmp_path / "ibn.onnx")
+    report = verify(tmp_path / "ibn.onnx", torch_reference(net), shapes=((1, 1), (2, 3)))
+    assert report.ok, report.table()
+    graph = onnx.load(str(tmp_path / "ibn.onnx")).graph
+    assert any(node.op_type == "InstanceNormalization" for node in graph.node)
+
+
 def test_fp16_variant_is_half_the_size_and_within_its_own_bound(
     recurrent_net: ReIDNet, exported: tuple[Path, ModelMetadata], tmp_path: Path
 ) -> None:

@@ -50,6 +50,26 @@ def test_weights_load_strictly(tmp_path: Path) -> None:
         load_torchreid_weights(OSNet(), path)
 
 
+def test_plain_weights_load_into_ibn_osnet_and_only_its_instance_norms_start_fresh(tmp_path: Path) -> None:
+    source = OSNet()
+    torch.nn.init.normal_(source.conv2[0].conv3.conv.weight)
+    path = tmp_path / "osnet.pth"
+    torch.save(_torchreid_state(source), path)
+    ibn = build_backbone("osnet_ibn_x0_25", weights=path)
+    assert torch.equal(ibn.conv2[0].conv3.conv.weight, source.conv2[0].conv3.conv.weight)
+    fresh = {k for k in ibn.state_dict() if k not in source.state_dict()}
+    # affine weight and bias of each block of the first stage, nothing deeper
+    assert fresh == {f"conv2.{b}.instance_norm.{p}" for b in (0, 1) for p in ("weight", "bias")}
+    norm = ibn.conv2[0].instance_norm
+    assert torch.equal(norm.weight, torch.ones(64)) and torch.equal(norm.bias, torch.zeros(64))
+
+    broken = _torchreid_state(source)
+    del broken["conv2.0.conv1.conv.weight"]
+    torch.save(broken, path)
+    with pytest.raises(RuntimeError, match=r"conv2\.0\.conv1\.conv\.weight"):
+        build_backbone("osnet_ibn_x0_25", weights=path)
+
+
 @pytest.mark.skipif(not (REAL_WEIGHTS / OSNET_WEIGHTS.name).is_file(), reason="torchreid weights not here")
 def test_the_real_torchreid_file_fits_every_tensor() -> None:
     net = build_backbone("osnet_x0_25", weights=REAL_WEIGHTS / OSNET_WEIGHTS.name)
