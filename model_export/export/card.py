@@ -6,6 +6,7 @@ Written once here so that the metadata, `models/README.md` and the service's `/m
 from __future__ import annotations
 
 from model_export.config import TrainConfig
+from model_export.modeling.backbones import OSNET_WEIGHTS
 
 TRAINING_DATA = {
     "cuhk03": (
@@ -41,15 +42,24 @@ _LICENSE_CUHK03 = (
 )
 _LICENSE_MULTISITE = (
     "Code and weights: MIT. Research use only: trained on CUHK03 and PETA (research-only terms), from "
-    "torchreid's OSNet x0.25 weights (MIT code, trained on Market-1501: research-only terms), and "
+    "torchreid's OSNet x0.25 weights (MIT code, trained on {init}: research-only terms), and "
     "taught by Intel's person-reidentification-retail-0277/0286 (Apache-2.0). Check every one of "
     "these terms before any other use."
 )
+# torchreid names its files after the set they learned from; that set's terms carry over
+_TORCHREID_SETS = {"msmt17": "MSMT17", "market1501": "Market-1501", "duke": "DukeMTMC-reID"}
+
+
+def initialised_from(cfg: TrainConfig) -> str:
+    """The data behind an OSNet's starting weights, read from torchreid's file name."""
+    name = (cfg.backbone_weights or OSNET_WEIGHTS).name.lower()
+    found = [data for key, data in _TORCHREID_SETS.items() if key in name]
+    return found[0] if found else f"the data behind {name} (check it)"
 
 
 def license_text(cfg: TrainConfig) -> str:
     return (
-        _LICENSE_MULTISITE
+        _LICENSE_MULTISITE.format(init=initialised_from(cfg))
         if cfg.dataset in ("multisite", "pack") or cfg.backbone.startswith("osnet")
         else _LICENSE_CUHK03
     )
