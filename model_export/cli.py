@@ -92,7 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root", type=Path, default=None, help="evaluate on this data (default: the checkpoint's)"
     )
     export_p.add_argument("--no-evaluate", action="store_true", help="write no evaluation figures")
+    export_p.add_argument(
+        "--calibration-root",
+        type=Path,
+        default=Path("../shared/data"),
+        help="holds peta/VIPeR and peta/PRID: the file's thresholds are measured there",
+    )
     export_p.add_argument("--threads", type=int, default=0)
+
+    calibrate_p = sub.add_parser(
+        "calibrate",
+        help="measure an ONNX file's thresholds on unseen cameras (VIPeR, PRID) into its metadata",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    calibrate_p.add_argument("models", type=Path, nargs="+")
+    calibrate_p.add_argument("--data-root", type=Path, default=Path("../shared/data"), help="holds peta/")
+    calibrate_p.add_argument("--threads", type=int, default=0)
 
     verify_p = sub.add_parser("verify", help="check an ONNX file against the contract (and a checkpoint)")
     verify_p.add_argument("model", type=Path)
@@ -291,10 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         print(report(args.runs))
         return 0
-    if args.command in ("export", "verify"):
-        from model_export.export.commands import export_command, verify_command
+    if args.command in ("export", "verify", "calibrate"):
+        from model_export.export.commands import calibrate_command, export_command, verify_command
 
-        return export_command(args) if args.command == "export" else verify_command(args)
+        command = {"export": export_command, "verify": verify_command, "calibrate": calibrate_command}
+        return command[args.command](args)
     if args.command == "compare":
         return _compare(args)
     if args.command == "teach":

@@ -153,7 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     tracks.add_argument(
         "--action", choices=["embed", "enroll", "match", "match-or-enroll"], default="match-or-enroll"
     )
-    tracks.add_argument("--threshold", type=float, help="match-or-enroll: minimum similarity to match")
+    tracks.add_argument(
+        "--threshold",
+        type=float,
+        help="match-or-enroll: minimum similarity to match (default: the model's own)",
+    )
     tracks.add_argument("--start-time", type=float, help="the clip's first frame, seconds since the epoch")
     tracks.add_argument("--fps", type=float, help="frame rate (default: the video's own)")
     tracks.add_argument("--id-template", help="gallery ids of new tracks, e.g. '{camera}:{track}'")

@@ -8,9 +8,20 @@ from reid_contract.metadata import (
     INPUT_NAME,
     OUTPUT_NAME,
     SCHEMA_VERSION,
+    Calibration,
     ContractError,
     Evaluation,
     ModelMetadata,
+    OperatingPoint,
 )
 
-__all__ = ["INPUT_NAME", "OUTPUT_NAME", "SCHEMA_VERSION", "ContractError", "Evaluation", "ModelMetadata"]
+__all__ = [
+    "INPUT_NAME",
+    "OUTPUT_NAME",
+    "SCHEMA_VERSION",
+    "Calibration",
+    "ContractError",
+    "Evaluation",
+    "ModelMetadata",
+    "OperatingPoint",
+]

@@ -14,6 +14,7 @@ part is whose: the client decodes frames to RGB uint8, resizes them to (height, 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, Literal
 
@@ -45,6 +46,41 @@ class Evaluation(BaseModel):
     rank20: float = Field(ge=0, le=1)
     mAP: float = Field(ge=0, le=1)  # noqa: N815 - the field's name in every re-id paper
     directions: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+class OperatingPoint(BaseModel):
+    """A cosine threshold and what it does: the share of different people's pairs it still calls
+    a match, and the share of the same person's pairs it keeps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    false_match_rate: float = Field(gt=0, lt=1)  # the target the threshold was chosen for
+    threshold: float = Field(ge=-1, le=1)
+    true_match_rate: float = Field(ge=0, le=1)  # measured at that threshold
+
+
+class Calibration(BaseModel):
+    """Thresholds measured on cameras the model never saw: what a user's own site is to it.
+
+    A cosine similarity means something different for every model (two releases of the same network
+    put the same pair at 0.5 and 0.7), so a threshold read off one model's scores must never be used
+    with another's; the file carries its own.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: str  # which pairs: sets, cameras, how many
+    genuine_pairs: int = Field(gt=0)
+    impostor_pairs: int = Field(gt=0)
+    points: tuple[OperatingPoint, ...] = Field(min_length=1)
+
+    def threshold_at(self, false_match_rate: float) -> float:
+        """The threshold of the point with this target; a target not calibrated is an error."""
+        for point in self.points:
+            if math.isclose(point.false_match_rate, false_match_rate, rel_tol=1e-9):
+                return point.threshold
+        known = ", ".join(f"{p.false_match_rate:g}" for p in self.points)
+        raise KeyError(f"no operating point at false match rate {false_match_rate:g} (calibrated: {known})")
 
 
 class ModelMetadata(BaseModel):
@@ -81,6 +117,7 @@ class ModelMetadata(BaseModel):
     # provenance
     training_data: str
     evaluation: Evaluation | None = None
+    calibration: Calibration | None = None
     license: str
     intended_use: str
     created: str

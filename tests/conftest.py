@@ -1,4 +1,4 @@
-"""Shared fixtures: the real CUHK03 folder (skipped where absent) and a synthetic set made once."""
+"""Shared fixtures: the real CUHK03 and PETA folders (skipped where absent) and a synthetic set made once."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from model_export.data.synthetic import make_synthetic
 from model_export.data.tracklet import ReIDSplit
 
 REPO = Path(__file__).resolve().parents[1]
-CUHK03 = REPO.parent / "shared" / "data" / "cuhk03"
+DATA = REPO.parent / "shared" / "data"
+CUHK03 = DATA / "cuhk03"
 
 torch.set_num_threads(2)
 
@@ -21,6 +22,14 @@ def cuhk03_root() -> Path:
     if not (CUHK03 / "labeled").is_dir():
         pytest.skip(f"real CUHK03 data not found at {CUHK03}")
     return CUHK03
+
+
+@pytest.fixture(scope="session")
+def real_data_root() -> Path:
+    """The real data folder with VIPeR and PRID (PETA): cameras no shipped model was trained on."""
+    if not all((DATA / "peta" / name).is_dir() for name in ("VIPeR", "PRID")):
+        pytest.skip(f"real VIPeR and PRID data not found under {DATA / 'peta'}")
+    return DATA
 
 
 @pytest.fixture(scope="session")

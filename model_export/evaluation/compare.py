@@ -26,6 +26,7 @@ from model_export.data.dataset import FrameStore
 from model_export.data.readers import open_split
 from model_export.data.tracklet import ReIDSplit, Tracklet
 from model_export.evaluation.evaluator import EmbedFn, cosine_distance, embed_tracklets, score, summarise
+from model_export.evaluation.operating_points import Pairs, cross_camera_pairs, operating_points
 from model_export.evaluation.peers import normalise
 
 # name -> (reader, folder under the data root)
@@ -34,6 +35,10 @@ TEST_SETS: dict[str, tuple[str, str]] = {
     "viper": ("viper", "peta"),
     "prid": ("prid", "peta"),
 }
+# sets of cameras no model here was trained on: their pairs give each model's true match rate at
+# one false match in a thousand, the line a tracker's match-or-enroll step works at
+UNSEEN = ("viper", "prid")
+FALSE_MATCH_RATE = 1e-3
 
 
 @dataclass
@@ -149,22 +154,25 @@ def open_test_set(name: str, data_root: Path) -> ReIDSplit:
     return open_split(reader, data_root / folder)
 
 
-def evaluate_candidate(candidate: Candidate, split: ReIDSplit) -> dict[str, object]:
-    q = candidate.embed(split.query)
-    g = candidate.embed(split.gallery)
-    return summarise(score(split, cosine_distance(q, g)))
-
-
 def compare(candidates: Sequence[Candidate], data_root: Path, sets: Sequence[str]) -> list[dict[str, object]]:
-    """One row per candidate: mean rank-1 and mAP per set, and its frames/s over all sets."""
+    """One row per candidate: mean rank-1 and mAP per set, the true match rate at FALSE_MATCH_RATE on
+    the unseen sets' pairs (None where they are too few to measure it), and frames/s over all sets."""
     splits = {name: open_test_set(name, data_root) for name in sets}
     rows = []
     for candidate in candidates:
         row: dict[str, object] = {}
+        pairs = Pairs(np.zeros(0), np.zeros(0))
         for name, split in splits.items():
-            mean = evaluate_candidate(candidate, split)["mean"]
+            q, g = candidate.embed(split.query), candidate.embed(split.gallery)
+            mean = summarise(score(split, cosine_distance(q, g)))["mean"]
             row[name] = {"rank1": mean["rank1"], "mAP": mean["mAP"]}  # type: ignore[index]
             print(f"{candidate.name} {name}: rank-1 {mean['rank1']:.3f} mAP {mean['mAP']:.3f}", flush=True)  # type: ignore[index]
+            if name in UNSEEN:
+                pairs = pairs + cross_camera_pairs(split, q, g)
+        row["tmr"] = None
+        if pairs.impostor.size * FALSE_MATCH_RATE >= 1:
+            point = operating_points(pairs, "unseen", (FALSE_MATCH_RATE,)).points[0]
+            row["tmr"] = {"threshold": point.threshold, "true_match_rate": point.true_match_rate}
         row["name"] = candidate.name
         row["frames_per_s"] = candidate.timer.crops_per_s
         rows.append(row)
@@ -172,9 +180,12 @@ def compare(candidates: Sequence[Candidate], data_root: Path, sets: Sequence[str
 
 
 def table(rows: Sequence[dict[str, object]], sets: Sequence[str]) -> str:
-    head = "| model | " + " | ".join(f"{s} rank-1 | {s} mAP" for s in sets) + " | frames/s |"
-    lines = [head, "|" + " --- |" * (2 * len(sets) + 2)]
+    tmr = f"true matches at {FALSE_MATCH_RATE:g} false ({', '.join(s for s in sets if s in UNSEEN)})"
+    head = "| model | " + " | ".join(f"{s} rank-1 | {s} mAP" for s in sets) + f" | {tmr} | frames/s |"
+    lines = [head, "|" + " --- |" * (2 * len(sets) + 3)]
     for row in rows:
         cells = " | ".join(f"{row[s]['rank1']:.3f} | {row[s]['mAP']:.3f}" for s in sets)  # type: ignore[index]
-        lines.append(f"| {row['name']} | {cells} | {row['frames_per_s']:.0f} |")
+        rate = row.get("tmr")
+        at = f"{rate['true_match_rate']:.3f} (cos {rate['threshold']:.3f})" if isinstance(rate, dict) else "-"
+        lines.append(f"| {row['name']} | {cells} | {at} | {row['frames_per_s']:.0f} |")
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The `export` and `verify` commands: glue between the CLI's options and the export modules."""
+"""The `export`, `calibrate` and `verify` commands: glue between the CLI's options and the export modules."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import torch
 from model_export.data.dataset import FrameStore
 from model_export.data.readers import read_cuhk03
 from model_export.engine.checkpoint import load_model, trained_on
+from model_export.evaluation.compare import TEST_SETS
 from model_export.export import card
 from model_export.export.onnx import as_float_frames, export_onnx, write_metadata
-from model_export.export.runtime import evaluate_onnx
+from model_export.export.runtime import CALIBRATION_SETS, calibrate_onnx, evaluate_onnx, read_metadata
 from model_export.export.verify import Reference, verify
 from model_export.modeling.network import ReIDNet
-from reid_contract import Evaluation
+from reid_contract import Calibration, Evaluation, ModelMetadata
 
 
 def torch_reference(net: ReIDNet) -> Reference:
@@ -78,11 +79,48 @@ def export_command(args: argparse.Namespace) -> int:
         summary = evaluate_onnx(args.out, dataset, eval_root, cfg.split_id, threads=args.threads)
         meta = meta.model_copy(update={"evaluation": evaluation_from(summary, dataset)})
         write_metadata(args.out, meta)
+        meta = calibrate_into(args.out, args.calibration_root, args.threads) or meta
     pool = cuhk03_pool(eval_root, net.input_size) if dataset == "cuhk03" else None
     report = verify(args.out, torch_reference(net), pool, threads=args.threads)
     print(report.table())
     print(meta.model_dump_json(indent=2))
     return 0 if report.ok else 1
+
+
+def calibration_table(calibration: Calibration) -> str:
+    lines = [
+        f"operating points on {calibration.data} "
+        f"({calibration.genuine_pairs} genuine, {calibration.impostor_pairs} impostor pairs):",
+        "| false match rate | threshold | true match rate |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| {p.false_match_rate:g} | {p.threshold:.4f} | {p.true_match_rate:.3f} |"
+        for p in calibration.points
+    ]
+    return "\n".join(lines)
+
+
+def calibrate_into(path: Path, data_root: Path, threads: int = 0) -> ModelMetadata | None:
+    """Measure a file's operating points and write them into its metadata; None where the sets are
+    not under `data_root` (the file then carries none, and says nothing it has not measured)."""
+    missing = [name for name in CALIBRATION_SETS if not (data_root / TEST_SETS[name][1]).is_dir()]
+    if missing:
+        print(f"not calibrated: {', '.join(missing)} not under {data_root}")
+        return None
+    calibration = calibrate_onnx(path, data_root, threads)
+    meta = read_metadata(path).model_copy(update={"calibration": calibration})
+    write_metadata(path, meta)
+    print(calibration_table(calibration))
+    return meta
+
+
+def calibrate_command(args: argparse.Namespace) -> int:
+    for path in args.models:
+        print(path)
+        if calibrate_into(path, args.data_root, args.threads) is None:
+            return 1
+    return 0
 
 
 def verify_command(args: argparse.Namespace) -> int:

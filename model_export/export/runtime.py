@@ -15,9 +15,15 @@ import torch
 from torch import Tensor
 
 from model_export.data.readers import open_split
+from model_export.evaluation.compare import SequenceModel, open_test_set
 from model_export.evaluation.evaluator import EmbedFn, evaluate
+from model_export.evaluation.operating_points import Pairs, cross_camera_pairs, operating_points
 from model_export.export.onnx import read_metadata_props
-from reid_contract import ModelMetadata
+from model_export.export.verify import open_session
+from reid_contract import Calibration, ModelMetadata
+
+# cameras no 2.0 model was trained on: the nearest a release can come to a user's own site
+CALIBRATION_SETS = {"viper": "VIPeR (632 people)", "prid": "PRID 2011 single-shot (200 of 749 people)"}
 
 
 def read_metadata(path: Path) -> ModelMetadata:
@@ -35,13 +41,29 @@ def onnx_embed_fn(session: ort.InferenceSession, meta: ModelMetadata) -> EmbedFn
     return embed
 
 
+def calibrate_onnx(path: Path, data_root: Path, threads: int = 0) -> Calibration:
+    """Operating points of the file itself on VIPeR and PRID (`data_root` holds `peta/`)."""
+    meta = read_metadata(path)
+    model = SequenceModel(
+        meta.name,
+        onnx_embed_fn(open_session(path, threads), meta),
+        (meta.height, meta.width),
+        meta.frames_per_chunk,
+    )
+    pairs = Pairs(np.zeros(0), np.zeros(0))
+    with torch.no_grad():
+        for name in CALIBRATION_SETS:
+            split = open_test_set(name, data_root)
+            pairs = pairs + cross_camera_pairs(split, model.embed(split.query), model.embed(split.gallery))
+    data = " and ".join(CALIBRATION_SETS.values())
+    return operating_points(pairs, f"{data}: every cross-camera tracklet pair, cameras never trained on")
+
+
 def evaluate_onnx(
     path: Path, dataset: str, root: Path, split_id: int = 0, out_dir: Path | None = None, threads: int = 0
 ) -> dict[str, object]:
     meta = read_metadata(path)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = open_session(path, threads)
     split = open_split(dataset, root, split_id)
     with torch.no_grad():
         return evaluate(

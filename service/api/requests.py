@@ -35,7 +35,7 @@ from service.schemas import (
     TrackletOptions,
 )
 from service.tracks.schemas import TracksForm, TracksOptions
-from service.tracks.usecase import TracksInput, check_options
+from service.tracks.usecase import TracksInput, check_options, resolve_threshold
 from service.usecases import KINDS, EnrollInput, MatchQuery, Probe, TrackletUpload
 
 M = TypeVar("M", bound=BaseModel)
@@ -328,8 +328,11 @@ async def tracks_input(request: Request, state: StateDep) -> TracksInput:
         if len(given) != 1:
             raise BadInput(f"upload {what} as one `{name}` file; got {len(given)}")
         files[name] = given[0]
+    options, threshold_from = resolve_threshold(
+        options, state.meta.calibration, state.settings.match_false_match_rate
+    )
     check_options(options, state.settings.max_top_k)
-    return TracksInput(files["video"], files["tracks"], options)
+    return TracksInput(files["video"], files["tracks"], options, threshold_from)
 
 
 TrackletUploadDep = Annotated[TrackletUpload, Depends(tracklet_upload)]

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     max_json_bytes: int = Field(1024 * 1024, gt=0)
     default_top_k: int = Field(10, gt=0)
     max_top_k: int = Field(1000, gt=0)
+    # match-or-enroll without a threshold: the model's own, calibrated at this false match rate
+    match_false_match_rate: float = Field(1e-3, gt=0, lt=1)
 
     # POST /tracks, a clip and its tracker's output (docs/tracks.md): limits, checked while reading...
     tracks_max_video_frames: int = Field(54_000, gt=0)  # decoded per request (30 min at 30 fps): CPU time

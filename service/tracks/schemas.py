@@ -10,6 +10,7 @@ from pydantic.json_schema import SkipJsonSchema
 from service.schemas import EntryOut, Label, MatchItem, ModelRef
 
 TrackAction = Literal["embed", "enroll", "match", "match-or-enroll"]
+ThresholdSource = Literal["request", "model"]
 
 
 class TracksOptions(BaseModel):
@@ -25,8 +26,9 @@ class TracksOptions(BaseModel):
         None,
         ge=-1,
         le=1,
-        description="minimum cosine similarity of a match (required by match-or-enroll: it depends on "
-        "the model, there is no safe default)",
+        description="minimum cosine similarity of a match; match-or-enroll without one uses the "
+        "model's own, calibrated at REID_MATCH_FALSE_MATCH_RATE on cameras it never saw (GET /model: "
+        "calibration). A cosine means something else for every model: never reuse another model's",
     )
     start_time: float | None = Field(
         None,
@@ -94,6 +96,10 @@ class TracksResponse(BaseModel):
     tracker_format: Literal["mot", "json"]
     boxes: int
     video: VideoInfo
+    threshold: float | None = Field(None, description="the minimum similarity of a match, where one applied")
+    threshold_from: ThresholdSource | None = Field(
+        None, description="request: given with it; model: the model file's calibrated threshold"
+    )
     tracks: list[TrackResult] = Field(description="every track of the tracker file, by first frame")
     enrolled: list[EntryOut] = Field(default_factory=list)
     mot: str | None = Field(None, description="with mot_output: the tracker file under gallery ids")

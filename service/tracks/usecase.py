@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reid_contract import Calibration
 from service.core.errors import BadInput
 from service.core.security import Principal
 from service.gallery import core
@@ -30,7 +31,7 @@ from service.tracks.embedding import TrackEmbedder
 from service.tracks.enroll import check_free, enroll_all
 from service.tracks.mot import relabelled_mot
 from service.tracks.plan import CropRules, TrackPlan
-from service.tracks.schemas import TrackResult, TracksOptions, TracksResponse, VideoInfo
+from service.tracks.schemas import ThresholdSource, TrackResult, TracksOptions, TracksResponse, VideoInfo
 
 WRITES = frozenset({"enroll", "match-or-enroll"})
 
@@ -48,6 +49,29 @@ class TracksInput:
     video: Upload
     tracker: Upload
     options: TracksOptions
+    threshold_from: ThresholdSource | None = None
+
+
+def resolve_threshold(
+    options: TracksOptions, calibration: Calibration | None, false_match_rate: float
+) -> tuple[TracksOptions, ThresholdSource | None]:
+    """match-or-enroll's threshold: the request's, or else the one the model file was calibrated
+    to at `false_match_rate` on cameras it never saw. A cosine means something else for every
+    model, so there is no threshold to fall back on when the file carries none."""
+    if options.threshold is not None:
+        return options, "request"
+    if options.action != "match-or-enroll":
+        return options, None
+    if calibration is None:
+        raise BadInput(
+            "match-or-enroll needs a threshold (the minimum cosine similarity of a match): "
+            "this model's file carries no calibrated one"
+        )
+    try:
+        threshold = calibration.threshold_at(false_match_rate)
+    except KeyError as exc:
+        raise BadInput(f"give a threshold: {exc.args[0]}") from None
+    return options.model_copy(update={"threshold": threshold}), "model"
 
 
 def check_options(options: TracksOptions, max_top_k: int) -> None:
@@ -108,6 +132,8 @@ async def run_tracks(
             fps_from="request" if options.fps else "video",
             frames_decoded=crops.frames_decoded,
         ),
+        threshold=options.threshold,
+        threshold_from=request.threshold_from,
         tracks=[results[t.track_id] for t in tracks.plans],
         enrolled=entries,
         seconds=0.0,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from model_export.export.runtime import evaluate_onnx, read_metadata
+from model_export.export.runtime import calibrate_onnx, evaluate_onnx, read_metadata
 from model_export.export.verify import verify
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -61,3 +61,26 @@ def test_metadata_figures_match_a_fresh_evaluation_on_cuhk03_val(model: Path, cu
         measured = fresh[direction]
         assert isinstance(measured, dict)
         assert float(measured["rank1"]) == pytest.approx(figures["rank1"], abs=2e-3)
+
+
+@shipped
+def test_every_shipped_model_carries_its_thresholds_and_the_card_states_them(model: Path) -> None:
+    """match-or-enroll without a threshold reads them: each file its own, never another model's."""
+    calibration = read_metadata(model).calibration
+    assert calibration is not None and calibration.impostor_pairs > 500_000
+    assert [p.false_match_rate for p in calibration.points] == [1e-2, 1e-3, 1e-4]
+    card = CARD.read_text()
+    section = card[card.index(read_metadata(model).version) :]
+    section = section.split("\n# ", 1)[0]  # this model's card only
+    for point in calibration.points:
+        assert f"{point.threshold:.4f}" in section and f"{point.true_match_rate:.3f}" in section
+
+
+@pytest.mark.cuhk03
+def test_the_default_models_thresholds_match_a_fresh_calibration(real_data_root: Path) -> None:
+    stored = read_metadata(MODELS[0]).calibration
+    fresh = calibrate_onnx(MODELS[0], real_data_root)
+    assert stored is not None and len(fresh.points) == len(stored.points)
+    for old, new in zip(stored.points, fresh.points, strict=True):
+        assert new.threshold == pytest.approx(old.threshold, abs=2e-4)
+        assert new.true_match_rate == pytest.approx(old.true_match_rate, abs=3e-3)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from reid_contract import ContractError, Evaluation, ModelMetadata
+from reid_contract import Calibration, ContractError, Evaluation, ModelMetadata, OperatingPoint
 
 SHA = "3f2a9c1e" + "0" * 56
 
@@ -59,6 +59,17 @@ def test_props_round_trip_and_every_value_is_json() -> None:
         ("reid.schema_version", "2", "schema_version 2"),
         ("reid.embedding_dim", "five", "not JSON"),
         ("reid.surprise", "1", "reid.surprise"),
+        (
+            "reid.calibration",
+            '{"data": "d", "genuine_pairs": 1, "impostor_pairs": 9, "points": '
+            '[{"false_match_rate": 0.01, "threshold": 1.5, "true_match_rate": 0.5}]}',
+            "reid.calibration.points.0.threshold",
+        ),
+        (
+            "reid.calibration",
+            '{"data": "d", "genuine_pairs": 1, "impostor_pairs": 9, "points": []}',
+            "points",
+        ),
     ],
 )
 def test_a_broken_key_is_named(key: str, value: str | None, message: str) -> None:
@@ -74,3 +85,18 @@ def test_a_broken_key_is_named(key: str, value: str | None, message: str) -> Non
 def test_a_file_without_reid_metadata_is_refused() -> None:
     with pytest.raises(ContractError, match="no reid"):
         ModelMetadata.from_props({"producer": "someone else"})
+
+
+def test_a_calibration_travels_in_the_file_and_an_old_file_has_none() -> None:
+    calibration = Calibration(
+        data="VIPeR",
+        genuine_pairs=632,
+        impostor_pairs=398_792,
+        points=(OperatingPoint(false_match_rate=1e-3, threshold=0.674, true_match_rate=0.086),),
+    )
+    meta = metadata(calibration=calibration)
+    read = ModelMetadata.from_props(meta.to_props())
+    assert read.calibration == calibration and read.calibration.threshold_at(0.001) == 0.674
+    props = metadata().to_props()
+    del props["reid.calibration"]  # written before calibration existed
+    assert ModelMetadata.from_props(props).calibration is None

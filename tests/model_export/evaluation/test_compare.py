@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from model_export.cli import main
-from model_export.evaluation.compare import CropModel, SequenceModel, compare, table
+from model_export.evaluation.compare import CropModel, SequenceModel, Timer, compare, table
 from model_export.evaluation.peers import OpenVINOPeer
 
 PEOPLE = 6
@@ -21,11 +21,9 @@ def _colour(pid: int) -> tuple[int, int, int]:
     return tuple(int(v) for v in rng.integers(0, 256, 3))  # type: ignore[return-value]
 
 
-@pytest.fixture
-def data_root(tmp_path: Path) -> Path:
+def _tree(root: Path, people: int) -> Path:
     """VIPeR and PRID layouts whose people are flat colours, each camera a little off the other."""
-    root = tmp_path / "data"
-    for pid in range(PEOPLE):
+    for pid in range(people):
         c = np.array(_colour(pid))
         for cam, shift in ((1, 0), (2, 12)):
             image = np.clip(c + shift, 0, 255).astype(np.uint8)
@@ -36,6 +34,11 @@ def data_root(tmp_path: Path) -> Path:
             prid.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.full((32, 16, 3), image)).save(prid)
     return root
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    return _tree(tmp_path / "data", PEOPLE)
 
 
 def _colour_embedder(crops: np.ndarray) -> np.ndarray:
@@ -61,7 +64,30 @@ def test_a_model_that_sees_people_ranks_first_and_a_blind_one_does_not(data_root
     assert sees.timer.crops == 2 * (2 * PEOPLE) and sees.timer.crops_per_s > 0  # two sets, two cameras
     markdown = table(rows, ["viper", "prid"]).splitlines()
     assert markdown[0].startswith("| model | viper rank-1 | viper mAP | prid rank-1")
+    assert "| true matches at 0.001 false (viper, prid) | frames/s |" in markdown[0]
     assert markdown[2].startswith("| sees | 1.000 |")
+    # 60 impostor pairs cannot measure one false match in a thousand: no figure, not a made-up one
+    assert by_name["sees"]["tmr"] is None and " | - | " in markdown[2]
+
+
+class Oracle:
+    """Knows who everyone is: same person 1, different people 0."""
+
+    name = "oracle"
+
+    def __init__(self, people: int) -> None:
+        self.people = people
+        self.timer = Timer()
+
+    def embed(self, tracklets: list) -> np.ndarray:
+        return np.eye(self.people, dtype=np.float32)[[t.pid % self.people for t in tracklets]]
+
+
+def test_the_true_match_rate_at_one_false_match_in_a_thousand(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "data", 40)  # 2 x 40 x 39 impostor pairs: enough for 1e-3
+    rows = compare([Oracle(41)], root, ["viper", "prid"])
+    assert rows[0]["tmr"] == {"threshold": 0.0001, "true_match_rate": 1.0}
+    assert "| 1.000 (cos 0.000) |" in table(rows, ["viper", "prid"])
 
 
 def _tiny_ir(tmp_path: Path) -> Path:

@@ -104,6 +104,43 @@ def test_two_cameras_of_the_same_people_give_each_person_one_global_id(
     assert len([k for k in keys(redis_url, namespace) if ":entry:" in k]) == 3  # nobody enrolled twice
 
 
+def test_match_or_enroll_without_a_threshold_takes_the_models_own_calibrated_one(
+    serve_shipped, cameras: tuple[Footage, Footage]
+) -> None:
+    """The shipped file carries thresholds measured on cameras it never saw; the answer says which
+    threshold decided and where it came from."""
+    footage = cameras[0]
+    server = serve_shipped(match_false_match_rate=1e-2)
+    with server.client() as client:
+        calibration = client.get("/model").json()["calibration"]
+        expected = next(p["threshold"] for p in calibration["points"] if p["false_match_rate"] == 1e-2)
+        answer = client.post("/tracks", **upload(footage, camera="camA", action="match-or-enroll")).json()
+        assert (answer["threshold"], answer["threshold_from"]) == (expected, "model")
+        assert {t["result"] for t in answer["tracks"]} == {"enrolled"}
+        given = client.post(
+            "/tracks", **upload(footage, camera="camB", action="match-or-enroll", threshold=0.99)
+        ).json()
+        assert (given["threshold"], given["threshold_from"]) == (0.99, "request")
+        # the same clip again as another camera: every track is its own camera-A track, at 0.99 or over
+        assert {t["result"] for t in given["tracks"]} == {"matched"}
+        assert min(t["similarity"] for t in given["tracks"]) >= 0.99
+        embedded = client.post("/tracks", **upload(footage, camera="camA", action="embed")).json()
+        assert (embedded["threshold"], embedded["threshold_from"]) == (None, None)
+
+
+def test_a_model_file_without_thresholds_needs_one_from_the_request(
+    serve, cameras: tuple[Footage, Footage]
+) -> None:
+    """No fallback number: a threshold read off another model's scores would mean nothing here."""
+    server = serve()
+    with server.client() as client:
+        assert client.get("/model").json()["calibration"] is None
+        response = client.post("/tracks", **upload(cameras[0], camera="camA", action="match-or-enroll"))
+        assert response.status_code == 422
+        assert "this model's file carries no calibrated one" in response.json()["error"]["message"]
+        assert client.get("/gallery").json()["total"] == 0
+
+
 def test_embed_gives_the_vector_embed_gives_for_the_same_crops(
     serve_shipped, cameras: tuple[Footage, Footage]
 ) -> None:
@@ -160,7 +197,11 @@ def test_skipped_tracks_say_why_and_matching_stores_nothing(
         ({"video": b"not a video at all"}, 415, r"not an MP4"),
         ({"video_cut": True}, 422, r"cannot decode video|video has no frames|only \d+ frames"),
         ({"mot_extra_frame": 500}, 422, r"boxes up to frame 500 \(line \d+\) but video 'camA.mp4' has only"),
-        ({"extra": {"threshold": ""}}, 422, r"match-or-enroll needs a threshold"),
+        (
+            {"extra": {"threshold": ""}, "settings": {"match_false_match_rate": 0.05}},
+            422,
+            r"give a threshold: no operating point at false match rate 0.05 \(calibrated: 0.01, 0.001",
+        ),
         ({"extra": {"id_template": "{camera}"}}, 422, r"must contain \{track\}"),
         ({"extra": {"id_template": "{camera}/{track}"}}, 422, r"not a valid gallery id"),
         ({"no_tracks": True}, 422, r"one `tracks` file; got 0"),
