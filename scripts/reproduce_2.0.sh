@@ -6,7 +6,8 @@
 #   teach:   Intel 0277 and 0286 (Apache-2.0) embed every training crop once -> runs/teachers/
 #   train:   OSNet x0.25 (torchreid's Market-1501 weights) on CUHK03 labeled and detected and five
 #            PETA sites, identity + triplet + Siamese + distillation losses, 256x128
-#   export:  -> models/osnet-pool-multisite.onnx and models/grurcn-osnet-multisite.onnx, verified
+#   export:  -> models/osnet-pool-multisite.onnx and models/grurcn-osnet-multisite.onnx, evaluated,
+#            calibrated (thresholds on VIPeR and PRID) and verified
 #   compare: CUHK03 val, VIPeR and PRID for both files and every peer -> runs/compare-2.0/table.md
 # The shipped 2.0.0-rc.2 files were trained on a borrowed H200 instead, from a pack of the same split
 # (`model_export pack`, then scripts/train_gpu.sh): the pooling network for 1,913 steps, the GRU-RCN
@@ -26,7 +27,7 @@ for spec in pooling:22:osnet-pool-multisite recurrent:24:grurcn-osnet-multisite;
         --teacher-cache "$RUNS/teachers/multisite.npz" --w-distill 10 --w-distill-sim 100 \
         --epochs "$epochs" --eval-every 6 --threads "$THREADS" --out-dir "$run"
     $py export "$run/last.pt" --data-root "$DATA" --name "$name" --semver 2.0.0-rc.2 \
-        --out "models/$name.onnx" --threads "$THREADS"
+        --out "models/$name.onnx" --calibration-root "$DATA" --threads "$THREADS"
     $py verify "models/$name.onnx" --checkpoint "$run/last.pt" --cuhk03-root "$DATA/cuhk03"
 done
 $py compare --onnx models/osnet-pool-multisite.onnx --onnx models/grurcn-osnet-multisite.onnx \
