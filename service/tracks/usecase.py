@@ -58,10 +58,12 @@ def resolve_threshold(
     """match-or-enroll's threshold: the request's, or else the one the model file was calibrated
     to at `false_match_rate` on cameras it never saw. A cosine means something else for every
     model, so there is no threshold to fall back on when the file carries none."""
+    if options.action not in ("match", "match-or-enroll"):
+        return options, None  # nothing is decided by a similarity: no threshold to report
     if options.threshold is not None:
         return options, "request"
-    if options.action != "match-or-enroll":
-        return options, None
+    if options.action == "match":
+        return options, None  # match ranks; a threshold there is only a filter the caller may give
     if calibration is None:
         raise BadInput(
             "match-or-enroll needs a threshold (the minimum cosine similarity of a match): "
@@ -132,7 +134,7 @@ async def run_tracks(
             fps_from="request" if options.fps else "video",
             frames_decoded=crops.frames_decoded,
         ),
-        threshold=options.threshold,
+        threshold=options.threshold if request.threshold_from else None,
         threshold_from=request.threshold_from,
         tracks=[results[t.track_id] for t in tracks.plans],
         enrolled=entries,
