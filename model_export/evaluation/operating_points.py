@@ -51,14 +51,19 @@ def cross_camera_pairs(split: ReIDSplit, query: np.ndarray, gallery: np.ndarray)
     return Pairs(similarity[cross & same].astype(np.float64), similarity[cross & ~same].astype(np.float64))
 
 
+def measurable(false_match_rate: float, impostor_pairs: int) -> bool:
+    """A rate needs at least one impostor pair allowed over its line: 1e-4 needs 10,000 pairs."""
+    return math.floor(false_match_rate * impostor_pairs) >= 1
+
+
 def threshold_for(impostor: np.ndarray, false_match_rate: float) -> float:
     """The lowest threshold (on the STEP grid) at which at most that share of impostor pairs score
     at or above it."""
-    allowed = math.floor(false_match_rate * impostor.size)
-    if allowed < 1:
+    if not measurable(false_match_rate, impostor.size):
         raise ValueError(
             f"{impostor.size} impostor pairs cannot measure a false match rate of {false_match_rate:g}"
         )
+    allowed = math.floor(false_match_rate * impostor.size)
     ranked = np.sort(impostor)[::-1]
     # strictly above the (allowed + 1)-th highest impostor: at most `allowed` of them remain
     threshold = round(math.floor(ranked[allowed] / STEP) * STEP, 6)
@@ -70,17 +75,16 @@ def threshold_for(impostor: np.ndarray, false_match_rate: float) -> float:
 def operating_points(
     pairs: Pairs, data: str, false_match_rates: Sequence[float] = FALSE_MATCH_RATES
 ) -> Calibration:
-    """The points of every rate the pairs can measure (a rate needs at least one impostor over its
-    line: 1e-4 needs 10,000 impostor pairs)."""
+    """The points of every rate the pairs can measure (`measurable`); the others are left out."""
     if pairs.genuine.size == 0:
         raise ValueError("no genuine pairs: the sets hold no identity seen by two cameras")
-    measurable = [rate for rate in false_match_rates if math.floor(rate * pairs.impostor.size) >= 1]
-    if not measurable:
+    rates = [rate for rate in false_match_rates if measurable(rate, pairs.impostor.size)]
+    if not rates:
         raise ValueError(
             f"{pairs.impostor.size} impostor pairs measure none of the rates {false_match_rates}"
         )
     points = []
-    for rate in measurable:
+    for rate in rates:
         threshold = threshold_for(pairs.impostor, rate)
         points.append(
             OperatingPoint(

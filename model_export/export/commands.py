@@ -11,10 +11,10 @@ import torch
 from model_export.data.dataset import FrameStore
 from model_export.data.readers import read_cuhk03
 from model_export.engine.checkpoint import load_model, trained_on
-from model_export.evaluation.compare import TEST_SETS
+from model_export.evaluation.compare import TEST_SETS, UNSEEN
 from model_export.export import card
 from model_export.export.onnx import as_float_frames, export_onnx, write_metadata
-from model_export.export.runtime import CALIBRATION_SETS, calibrate_onnx, evaluate_onnx, read_metadata
+from model_export.export.runtime import calibrate_onnx, evaluate_onnx, read_metadata
 from model_export.export.verify import Reference, verify
 from model_export.modeling.network import ReIDNet
 from reid_contract import Calibration, Evaluation, ModelMetadata
@@ -104,7 +104,7 @@ def calibration_table(calibration: Calibration) -> str:
 def calibrate_into(path: Path, data_root: Path, threads: int = 0) -> ModelMetadata | None:
     """Measure a file's operating points and write them into its metadata; None where the sets are
     not under `data_root` (the file then carries none, and says nothing it has not measured)."""
-    missing = [name for name in CALIBRATION_SETS if not (data_root / TEST_SETS[name][1]).is_dir()]
+    missing = [name for name in UNSEEN if not (data_root / TEST_SETS[name][1]).is_dir()]
     if missing:
         print(f"not calibrated: {', '.join(missing)} not under {data_root}")
         return None

@@ -15,15 +15,12 @@ import torch
 from torch import Tensor
 
 from model_export.data.readers import open_split
-from model_export.evaluation.compare import SequenceModel, open_test_set
+from model_export.evaluation.compare import UNSEEN, SequenceModel, open_test_set
 from model_export.evaluation.evaluator import EmbedFn, evaluate
 from model_export.evaluation.operating_points import Pairs, cross_camera_pairs, operating_points
 from model_export.export.onnx import read_metadata_props
 from model_export.export.verify import open_session
 from reid_contract import Calibration, ModelMetadata
-
-# cameras no 2.0 model was trained on: the nearest a release can come to a user's own site
-CALIBRATION_SETS = {"viper": "VIPeR (632 people)", "prid": "PRID 2011 single-shot (200 of 749 people)"}
 
 
 def read_metadata(path: Path) -> ModelMetadata:
@@ -52,10 +49,10 @@ def calibrate_onnx(path: Path, data_root: Path, threads: int = 0) -> Calibration
     )
     pairs = Pairs(np.zeros(0), np.zeros(0))
     with torch.no_grad():
-        for name in CALIBRATION_SETS:
+        for name in UNSEEN:
             split = open_test_set(name, data_root)
             pairs = pairs + cross_camera_pairs(split, model.embed(split.query), model.embed(split.gallery))
-    data = " and ".join(CALIBRATION_SETS.values())
+    data = " and ".join(UNSEEN.values())
     return operating_points(pairs, f"{data}: every cross-camera tracklet pair, cameras never trained on")
 
 
