@@ -47,6 +47,10 @@ class TrainConfig:
     lr: float = 3.5e-4
     weight_decay: float = 5e-4
     warmup_epochs: float = 1.0
+    # < 1: the pretrained frame network learns at this share of lr while the parts made here (neck,
+    # classifier, temporal head) learn at lr, so fine-tuning on a few sites keeps more of what the
+    # starting weights learned from many cameras
+    backbone_lr_scale: float = 1.0
     # augmentation beyond the defaults, for cameras of other sites: colour jitter ranges scaled by
     # aug_colour, and a tracklet's frames turned grey with probability aug_grayscale
     aug_colour: float = 1.0
@@ -73,6 +77,9 @@ class TrainConfig:
     amp: bool = False  # bfloat16 autocast for the forward pass on a GPU; losses stay in float32
     out_dir: Path = Path("runs/cuhk03-recurrent")
     resume: bool = True  # continue from out_dir/last.pt when it exists
+    # also keep each epoch's weights as out_dir/epoch-NNN.pt, to pick an epoch on data held out of
+    # training (the unseen sites peak earlier than the training sites do)
+    keep_epochs: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}

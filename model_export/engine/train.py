@@ -151,7 +151,15 @@ def init_weights(model: ReIDNet, path: Path) -> None:
 def make_optimizer(
     model: ReIDNet, cfg: TrainConfig, extra: list[torch.nn.Parameter]
 ) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad] + extra
+    # one group at the default scale, so checkpoints written before the option still resume
+    frame_net = (
+        [p for p in model.backbone.parameters() if p.requires_grad] if cfg.backbone_lr_scale != 1.0 else []
+    )
+    own = {id(p) for p in frame_net}
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in own] + extra
+    params: list[dict[str, Any]] = [{"params": rest}]
+    if frame_net:
+        params.append({"params": frame_net, "lr": cfg.lr * cfg.backbone_lr_scale})
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -399,5 +407,7 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
             "train_seconds": train_seconds,
         }
         save_checkpoint(last_path, state)
+        if cfg.keep_epochs:
+            save_checkpoint(out_dir / f"epoch-{epoch + 1:03d}.pt", state)
     log.write({"event": "done", "epoch": epoch + 1, "step": step, "train_seconds": train_seconds})
     return summary

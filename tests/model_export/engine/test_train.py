@@ -12,7 +12,7 @@ from model_export.cli import main
 from model_export.config import TrainConfig
 from model_export.data.tracklet import ReIDSplit
 from model_export.engine.checkpoint import build_model, load_model
-from model_export.engine.train import train
+from model_export.engine.train import make_optimizer, train
 from model_export.evaluation.evaluator import evaluate
 
 
@@ -228,3 +228,35 @@ def test_a_budget_cuts_the_run_length_but_never_extends_it_or_undoes_steps_taken
     unbudgeted = RunLength(longest=4000, total=4000)
     unbudgeted.resume(None)
     assert (unbudgeted.total, unbudgeted.budgeted) == (4000, False)
+
+
+def test_a_scaled_backbone_rate_slows_only_the_frame_network(synthetic_split: ReIDSplit) -> None:
+    cfg = small_config(Path("unused"), head="pooling", backbone_lr_scale=0.1)
+    model = build_model(cfg, synthetic_split.num_train_pids)
+    optimizer = make_optimizer(model, cfg, [])
+    frame_net, rest = optimizer.param_groups[1], optimizer.param_groups[0]
+    assert frame_net["lr"] == pytest.approx(cfg.lr * 0.1) and rest["lr"] == pytest.approx(cfg.lr)
+    trained = [p for p in model.parameters() if p.requires_grad]  # BNNeck's bias stays at zero
+    assert {id(p) for p in frame_net["params"]} == {
+        id(p) for p in model.backbone.parameters() if p.requires_grad
+    }
+    assert id(model.classifier.weight) in {id(p) for p in rest["params"]}
+    count = sum(p.numel() for g in optimizer.param_groups for p in g["params"])
+    assert count == sum(p.numel() for p in trained)
+    # at the default scale there is one group, so checkpoints from before the option still resume
+    assert len(make_optimizer(model, small_config(Path("unused")), []).param_groups) == 1
+
+
+def test_each_epoch_is_kept_when_asked(synthetic_split: ReIDSplit, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    train(small_config(out, epochs=2, head="pooling", keep_epochs=True, max_steps=7), synthetic_split)
+    kept = sorted(p.name for p in out.glob("epoch-*.pt"))
+    assert kept == ["epoch-001.pt", "epoch-002.pt"]
+    first, last = (torch.load(out / name, weights_only=False) for name in kept)
+    assert (first["step"], last["step"]) == (5, 7)
+    assert torch.equal(
+        last["model"]["bnneck.weight"],
+        torch.load(out / "last.pt", weights_only=False)["model"]["bnneck.weight"],
+    )
+    model, _ = load_model(out / "epoch-001.pt")
+    assert not torch.equal(model.state_dict()["bnneck.weight"], last["model"]["bnneck.weight"])
