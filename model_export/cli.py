@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
         "a split, its frames and its teachers' vectors in one folder, to train where the data is not",
     )
     pack_p.add_argument("--split-id", type=int, default=0)
+    pack_p.add_argument(
+        "--held-out-site", default=None, help="a site packed as the evaluation set instead of for training"
+    )
     pack_p.add_argument("--teacher-cache", type=Path, default=None, help="what `teach` wrote for this data")
     pack_p.add_argument("--out", type=Path, required=True, help="a new folder; read it with --dataset pack")
 
@@ -226,7 +229,7 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     dataset = args.dataset or cfg.dataset
     root = args.data_root or cfg.data_root
     split_id = cfg.split_id if args.split_id is None else args.split_id
-    split = open_split(dataset, root, split_id)
+    split = open_split(dataset, root, split_id, cfg.held_out_site if args.dataset is None else None)
     with torch.no_grad():
         return evaluate(embed, split, net.input_size, args.test_chunk, args.out_dir, plots=True)
 
@@ -293,7 +296,7 @@ def _pack(args: argparse.Namespace) -> int:
     from model_export.data.pack import write_pack
     from model_export.data.readers import open_split
 
-    split = open_split(args.dataset, args.data_root, args.split_id)
+    split = open_split(args.dataset, args.data_root, args.split_id, args.held_out_site)
     out = write_pack(split, args.out, args.teacher_cache)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(split.summary())

@@ -24,6 +24,8 @@ class TrainConfig:
     data_root: Path = Path("../shared/data/cuhk03")
     split_id: int = 0
     frame_mode: Literal["auto", "consecutive", "random"] = "auto"  # auto: random for multi-shot sets
+    # multisite only: a site left out of training and evaluated on instead of CUHK03 `val`
+    held_out_site: str | None = None
     # network
     backbone: Literal["mobilenetv2", "paper", "osnet_x0_25", "osnet_ibn_x0_25"] = "mobilenetv2"
     head: Literal["recurrent", "recurrent_last", "pooling"] = "recurrent"

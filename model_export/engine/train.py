@@ -268,7 +268,7 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
     # Late in a run, as weights and gradients shrink, denormal floats can halve CPU throughput.
     torch.set_flush_denormal(True)
     seed_everything(cfg.seed)
-    split = split or open_split(cfg.dataset, cfg.data_root, cfg.split_id)
+    split = split or open_split(cfg.dataset, cfg.data_root, cfg.split_id, cfg.held_out_site)
     out_dir = cfg.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(json.dumps(cfg.to_json(), indent=2))

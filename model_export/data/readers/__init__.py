@@ -45,12 +45,19 @@ def get_reader(name: str) -> Callable[..., ReIDSplit]:
         raise ValueError(f"unknown dataset {name!r}; valid names: {valid}") from None
 
 
-def open_split(name: str, root: Path, split_id: int = 0) -> ReIDSplit:
-    """Read a dataset by name; `split_id` goes to the readers that have random splits."""
+def open_split(name: str, root: Path, split_id: int = 0, held_out_site: str | None = None) -> ReIDSplit:
+    """Read a dataset by name; `split_id` goes to the readers that have random splits, and
+    `held_out_site` to the ones made of several sites."""
     reader = get_reader(name)
-    if "split_id" in inspect.signature(reader).parameters:
-        return reader(root, split_id=split_id)
-    return reader(root)
+    parameters = inspect.signature(reader).parameters
+    options: dict[str, object] = {}
+    if "split_id" in parameters:
+        options["split_id"] = split_id
+    if held_out_site is not None:
+        if "held_out" not in parameters:
+            raise ValueError(f"dataset {name!r} has no sites to hold out; multisite has")
+        options["held_out"] = held_out_site
+    return reader(root, **options)
 
 
 __all__ = [

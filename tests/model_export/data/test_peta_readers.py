@@ -82,3 +82,32 @@ def test_multisite_keeps_one_identity_per_person_across_cuts_and_sites(tmp_path:
     assert split.num_train_pids == 2 + 5
     assert not any("VIPeR" in str(f) for t in split.train for f in t.frames)
     assert [t.pid for t in split.query] == [3] and [t.pid for t in split.gallery] == [3]
+
+
+def test_a_held_out_site_is_evaluated_on_and_never_trained_on(tmp_path: Path) -> None:
+    cuhk = tmp_path / "cuhk03"
+    for i in (0, 5):
+        _image(cuhk / "labeled" / "train_resized" / f"1000_{i:02d}.jpg")
+        _image(cuhk / "detected" / "train_resized" / f"0000_{i:02d}.jpg")
+        _image(cuhk / "labeled" / "val" / f"0003_{i:02d}.jpg")
+    peta = tmp_path / "peta"
+    for person, camera in ((1, 1), (1, 2), (2, 1)):  # 3DPeS: person 2 is seen by one camera only
+        _image(peta / "3DPeS" / f"{person:03d}_{camera}_FRAME_1_RGB.bmp")
+    for name in (
+        "i-LID/0001_001.jpg",
+        "CAVIAR4REID/0001_001.jpg",
+        "TownCentre/1_1.jpg",
+        "SARC3D/001_front.bmp",
+    ):
+        _image(peta / name)
+
+    split = open_split("multisite", tmp_path, held_out_site="3DPeS")
+    assert not any("3DPeS" in str(f) for t in split.train for f in t.frames)
+    assert split.num_train_pids == 1 + 4  # CUHK03's 1000 (both cuts) and one person of each other site
+    assert split.query == split.gallery
+    assert sorted((t.pid, t.camid) for t in split.query) == [(1, 1), (1, 2), (2, 1)]
+    assert "3DPeS" in split.name
+    with pytest.raises(ValueError, match="cannot hold out 'VIPeR'"):
+        open_split("multisite", tmp_path, held_out_site="VIPeR")
+    with pytest.raises(ValueError, match="no sites to hold out"):
+        open_split("viper", peta, held_out_site="3DPeS")
