@@ -100,6 +100,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export_p.add_argument("--threads", type=int, default=0)
 
+    combine_p = sub.add_parser(
+        "combine",
+        help="exported files -> one ensemble file (weighted embeddings side by side), evaluated, verified",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    combine_p.add_argument("members", type=Path, nargs="+", help="ONNX files that share the input contract")
+    combine_p.add_argument(
+        "--weights", type=float, nargs="+", default=None, help="one per member (default: equal)"
+    )
+    combine_p.add_argument("--out", type=Path, required=True)
+    combine_p.add_argument("--name", required=True)
+    combine_p.add_argument("--semver", required=True)
+    combine_p.add_argument(
+        "--data-root", type=Path, default=Path("../shared/data"), help="holds cuhk03/ (evaluation) and peta/"
+    )
+    combine_p.add_argument("--no-evaluate", action="store_true", help="write no figures or thresholds")
+    combine_p.add_argument("--threads", type=int, default=0)
+
+    pretrained_p = sub.add_parser(
+        "pretrained",
+        help="a published backbone's weights as a checkpoint (no training): to export, compare or combine",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    pretrained_p.add_argument("--backbone", default="osnet_x0_25", choices=("osnet_x0_25", "osnet_ibn_x0_25"))
+    pretrained_p.add_argument(
+        "--backbone-weights", type=Path, required=True, help="e.g. torchreid's osnet_x0_25_msmt17.pth"
+    )
+    pretrained_p.add_argument("--out", type=Path, required=True, help="the checkpoint to write")
+
     calibrate_p = sub.add_parser(
         "calibrate",
         help="measure an ONNX file's thresholds on unseen cameras (VIPeR, PRID) into its metadata",
@@ -309,11 +338,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         print(report(args.runs))
         return 0
-    if args.command in ("export", "verify", "calibrate"):
-        from model_export.export.commands import calibrate_command, export_command, verify_command
+    if args.command in ("export", "verify", "calibrate", "combine"):
+        from model_export.export.commands import (
+            calibrate_command,
+            combine_command,
+            export_command,
+            verify_command,
+        )
 
-        command = {"export": export_command, "verify": verify_command, "calibrate": calibrate_command}
+        command = {
+            "export": export_command,
+            "verify": verify_command,
+            "calibrate": calibrate_command,
+            "combine": combine_command,
+        }
         return command[args.command](args)
+    if args.command == "pretrained":
+        from model_export.engine.pretrained import write_pretrained
+
+        print(write_pretrained(args.backbone, args.backbone_weights, args.out))
+        return 0
     if args.command == "compare":
         return _compare(args)
     if args.command == "teach":

@@ -22,6 +22,10 @@ TRAINING_DATA = {
         "embeddings of every training crop distilled beside the identity and triplet losses. Terms: "
         "CUHK03 and PETA research use only."
     ),
+    "pretrained": (
+        "No training here: torchreid's published OSNet x0.25 weights, trained by torchreid on {init}, "
+        "unchanged; its own 512-d head averaged over a tracklet's frames."
+    ),
     "synthetic": "synthetic multi-camera tracklets made by model_export.data.synthetic (no real people)",
     "ilidsvid": "iLIDS-VID (300 identities, two airport cameras), split {split_id}",
     "prid2011": "PRID 2011 (tracklets of at least 21 frames, two cameras), split {split_id}",
@@ -46,6 +50,10 @@ _LICENSE_MULTISITE = (
     "taught by Intel's person-reidentification-retail-0277/0286 (Apache-2.0). Check every one of "
     "these terms before any other use."
 )
+_LICENSE_PRETRAINED = (
+    "Code: MIT. Weights: torchreid's OSNet x0.25 as published (MIT code, trained on {init}: "
+    "research-only terms). Check these terms before any other use."
+)
 # torchreid names its files after the set they learned from; that set's terms carry over
 _TORCHREID_SETS = {"msmt17": "MSMT17", "market1501": "Market-1501", "duke": "DukeMTMC-reID"}
 
@@ -57,7 +65,10 @@ def initialised_from(cfg: TrainConfig) -> str:
     return found[0] if found else f"the data behind {name} (check it)"
 
 
-def license_text(cfg: TrainConfig) -> str:
+def license_text(cfg: TrainConfig, dataset: str | None = None) -> str:
+    """`dataset`: what the run learned from, as `training_data` takes it."""
+    if dataset == "pretrained":
+        return _LICENSE_PRETRAINED.format(init=initialised_from(cfg))
     return (
         _LICENSE_MULTISITE.format(init=initialised_from(cfg))
         if cfg.dataset in ("multisite", "pack") or cfg.backbone.startswith("osnet")
@@ -74,7 +85,12 @@ INTENDED_USE = (
 )
 
 
-def architecture(cfg: TrainConfig) -> str:
+def architecture(cfg: TrainConfig, dataset: str | None = None) -> str:
+    if dataset == "pretrained":
+        return (
+            f"{cfg.backbone} frame CNN as published (its own 512-d head), temporal mean pooling, "
+            "L2-normalised"
+        )
     head = {
         "recurrent": "a GRU-RCN on each of 3 feature levels (Wu et al. 2016) as a residual on temporal "
         "mean pooling",
@@ -88,4 +104,4 @@ def architecture(cfg: TrainConfig) -> str:
 def training_data(cfg: TrainConfig, dataset: str | None = None) -> str:
     """`dataset`: the split the run learned from, where `cfg.dataset` names only its container (a pack)."""
     name = dataset or cfg.dataset
-    return TRAINING_DATA.get(name, name).format(split_id=cfg.split_id)
+    return TRAINING_DATA.get(name, name).format(split_id=cfg.split_id, init=initialised_from(cfg))

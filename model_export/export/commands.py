@@ -13,7 +13,8 @@ from model_export.data.readers import read_cuhk03
 from model_export.engine.checkpoint import load_model, trained_on
 from model_export.evaluation.compare import TEST_SETS, UNSEEN
 from model_export.export import card
-from model_export.export.onnx import as_float_frames, export_onnx, write_metadata
+from model_export.export.ensemble import combine, members_reference
+from model_export.export.onnx import as_float_frames, export_onnx, save_onnx, write_metadata
 from model_export.export.runtime import calibrate_onnx, evaluate_onnx, read_metadata
 from model_export.export.verify import Reference, verify
 from model_export.modeling.network import ReIDNet
@@ -62,9 +63,9 @@ def export_command(args: argparse.Namespace) -> int:
         args.out,
         name=args.name,
         semver=args.semver,
-        architecture=card.architecture(cfg),
+        architecture=card.architecture(cfg, learned_from),
         training_data=card.training_data(cfg, learned_from),
-        license=card.license_text(cfg),
+        license=card.license_text(cfg, learned_from),
         intended_use=card.INTENDED_USE,
         frames_per_chunk=args.frames_per_chunk,
         slim=args.slim,
@@ -82,6 +83,27 @@ def export_command(args: argparse.Namespace) -> int:
         meta = calibrate_into(args.out, args.calibration_root, args.threads) or meta
     pool = cuhk03_pool(eval_root, net.input_size) if dataset == "cuhk03" else None
     report = verify(args.out, torch_reference(net), pool, threads=args.threads)
+    print(report.table())
+    print(meta.model_dump_json(indent=2))
+    return 0 if report.ok else 1
+
+
+def combine_command(args: argparse.Namespace) -> int:
+    weights = args.weights or [1.0] * len(args.members)
+    model = combine(args.members, weights, args.name, args.semver)
+    save_onnx(model, args.out)
+    meta = read_metadata(args.out)
+    del model
+    cuhk03_root = args.data_root / TEST_SETS["cuhk03"][1]
+    if not args.no_evaluate:
+        summary = evaluate_onnx(args.out, "cuhk03", cuhk03_root, threads=args.threads)
+        meta = meta.model_copy(update={"evaluation": evaluation_from(summary, "cuhk03")})
+        write_metadata(args.out, meta)
+        meta = calibrate_into(args.out, args.data_root, args.threads) or meta
+    pool = cuhk03_pool(cuhk03_root, (meta.height, meta.width)) if cuhk03_root.is_dir() else None
+    report = verify(
+        args.out, members_reference(args.members, weights, args.threads), pool, threads=args.threads
+    )
     print(report.table())
     print(meta.model_dump_json(indent=2))
     return 0 if report.ok else 1

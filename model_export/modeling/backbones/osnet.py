@@ -167,7 +167,8 @@ def load_torchreid_weights(net: OSNet, path: Path) -> None:
     missing, extra or of another shape raises."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("state_dict", state)
-    state = {k.removeprefix("module."): v for k, v in state.items() if not k.startswith("classifier.")}
+    state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel
+    state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
     own = net.state_dict()
     for key, value in own.items():
         if ".instance_norm." in key and key not in state:
