@@ -47,6 +47,8 @@ def _view(match: re.Match[str]) -> int:
 # of their sequence: a weak stand-in for a second camera that still gives the sampler two groups.
 _SITE_PARSERS: dict[str, _Parse] = {
     "i-LID": _by_number(r"(\d+)_(\d+)", lambda m: 0),
+    # 3DPeS numbers sightings (sequences, 484 of them), not its 8 cameras: a sighting stands in for
+    # the camera, so a person's two sightings (two cameras, or two passes of one) are two "cameras".
     "3DPeS": _by_number(r"(\d+)_(\d+)_FRAME_\d+_RGB", lambda m: int(m.group(2))),
     # 10 images per camera: 001-010 the first camera, 011-020 the second.
     "CAVIAR4REID": _by_number(r"(\d+)_(\d+)", lambda m: (int(m.group(2)) - 1) // 10),
