@@ -19,9 +19,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
-MODEL = "models/osnet-pool-multisite.onnx"
-# the GRU-RCN model of the same release rides along: REID_MODEL_PATH switches to it without a rebuild
-ALSO = "models/grurcn-osnet-multisite.onnx"
+MODEL = "models/osnet-duo-multisite.onnx"
+# the previous default (for the galleries it filled) and the GRU-RCN network ride along:
+# REID_MODEL_PATH switches to either without a rebuild
+ALSO = "models/osnet-pool-multisite.onnx models/grurcn-osnet-multisite.onnx"
 FINAL_STAGES = ("cpu", "gpu")
 
 
@@ -320,7 +321,7 @@ def test_context_holds_what_the_dockerfile_copies(stages: dict[str, Stage]) -> N
         "reid_contract",
         "service",
         MODEL,
-        ALSO,
+        *ALSO.split(),
         "models/README.md",
     }
     for source in sources:

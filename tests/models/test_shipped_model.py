@@ -1,20 +1,23 @@
 """The models in models/ keep their contract, and the card's figures are what they really do on CUHK03.
 
-The default (the service's `DEFAULT_MODEL`), the GRU-RCN model of the same release (for tracklets of
-real video, one setting away), and the previous release, kept so that a gallery filled by it can
-still be served until its people are enrolled again."""
+The default (the service's `DEFAULT_MODEL`, an ensemble whose first member is the previous default),
+the previous default and 1.0.0, kept so that galleries filled by them can still be served until their
+people are enrolled again, and the GRU-RCN network (for tracklets of real video, one setting away)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from model_export.export.ensemble import scales
 from model_export.export.runtime import calibrate_onnx, evaluate_onnx, read_metadata
-from model_export.export.verify import verify
+from model_export.export.verify import open_session, sample_frames, verify
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 MODELS = [
+    MODELS_DIR / "osnet-duo-multisite.onnx",
     MODELS_DIR / "osnet-pool-multisite.onnx",
     MODELS_DIR / "grurcn-osnet-multisite.onnx",
     MODELS_DIR / "grurcn-mobilenetv2-cuhk03.onnx",
@@ -70,7 +73,8 @@ def test_every_shipped_model_carries_its_thresholds_and_the_card_states_them(mod
     assert calibration is not None and calibration.impostor_pairs > 500_000
     assert [p.false_match_rate for p in calibration.points] == [1e-2, 1e-3, 1e-4]
     card = CARD.read_text()
-    section = card[card.index(read_metadata(model).version) :]
+    meta = read_metadata(model)
+    section = card[card.index(f"# `{meta.name}` {meta.version}") :]  # its heading, not a mention
     section = section.split("\n# ", 1)[0]  # this model's card only
     for point in calibration.points:
         assert f"{point.threshold:.4f}" in section and f"{point.true_match_rate:.3f}" in section
@@ -84,3 +88,18 @@ def test_the_default_models_thresholds_match_a_fresh_calibration(real_data_root:
     for old, new in zip(stored.points, fresh.points, strict=True):
         assert new.threshold == pytest.approx(old.threshold, abs=2e-4)
         assert new.true_match_rate == pytest.approx(old.true_match_rate, abs=3e-3)
+
+
+def test_the_default_is_the_previous_default_side_by_side_with_a_second_network() -> None:
+    """Its first 512 numbers are rc.2's embedding at the weight the card states: a gallery's cosine
+    under the default is the mean of rc.2's and the second member's."""
+    duo, first = MODELS[0], MODELS[1]
+    meta = read_metadata(duo)
+    member = read_metadata(first)
+    assert f"0.50 x {member.name} {member.version}" in meta.architecture
+    frames = sample_frames(meta, (2, 3), seed=7)
+    got = open_session(duo).run([meta.output_name], {meta.input_name: frames})[0]
+    alone = open_session(first).run([member.output_name], {member.input_name: frames})[0]
+    assert got.shape == (2, 1024)
+    np.testing.assert_allclose(got[:, :512], alone * scales([1.0, 1.0])[0], atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(got[:, 512:], axis=1), np.sqrt(0.5), atol=1e-5)
