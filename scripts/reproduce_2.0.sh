@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The 2.0.0 recipe, one command: teachers' targets, the two shipped networks (OSNet x0.25 with mean
+# The 2.0.0 recipe, one command: teachers' targets, the shipped networks (OSNet x0.25 with mean
 # pooling, the default; and with GRU-RCN on all three levels), their export and verification, and the
 # comparison with the peers. Re-running resumes each training from its last epoch, so a run on
 # 2 CPU cores can stop and go on (about 3-4 minutes an epoch there; 87 steps an epoch).
@@ -8,7 +8,10 @@
 #            PETA sites, identity + triplet + Siamese + distillation losses, 256x128
 #   export:  -> models/osnet-pool-multisite.onnx and models/grurcn-osnet-multisite.onnx, evaluated,
 #            calibrated (thresholds on VIPeR and PRID) and verified
-#   compare: CUHK03 val, VIPeR and PRID for both files and every peer -> runs/compare-2.0/table.md
+#   rc.3:    a second pooling network from torchreid's MSMT17 weights, its frame network at a tenth
+#            of the rate, 8 epochs (2.0.0-rc.3 was trained this way, on 2 CPU cores), exported and
+#            combined with the first -> models/osnet-duo-multisite.onnx (the default)
+#   compare: CUHK03 val, VIPeR and PRID for the files and every peer -> runs/compare-2.0/table.md
 # The shipped 2.0.0-rc.2 files were trained on a borrowed H200 instead, from a pack of the same split
 # (`model_export pack`, then scripts/train_gpu.sh): the pooling network for 1,913 steps, the GRU-RCN
 # one for 2,080, which the epochs below match (22 and 24 epochs of 87 steps).
@@ -30,6 +33,17 @@ for spec in pooling:22:osnet-pool-multisite recurrent:24:grurcn-osnet-multisite;
         --out "models/$name.onnx" --calibration-root "$DATA" --threads "$THREADS"
     $py verify "models/$name.onnx" --checkpoint "$run/last.pt" --cuhk03-root "$DATA/cuhk03"
 done
-$py compare --onnx models/osnet-pool-multisite.onnx --onnx models/grurcn-osnet-multisite.onnx \
+run="$RUNS/v2-osnet-pool-msmt17-blr01"
+$py train --dataset multisite --data-root "$DATA" --backbone osnet_x0_25 --head pooling \
+    --backbone-weights ../shared/peers/torchreid-osnet/osnet_x0_25_msmt17.pth --backbone-lr-scale 0.1 \
+    --teacher-cache "$RUNS/teachers/multisite.npz" --w-distill 10 --w-distill-sim 100 \
+    --epochs 8 --eval-every 0 --keep-epochs --threads "$THREADS" --out-dir "$run"
+$py export "$run/last.pt" --data-root "$DATA" --name osnet-pool-msmt17-multisite --semver 2.0.0-rc.3 \
+    --out "$RUNS/members/osnet-pool-msmt17-multisite.onnx" --calibration-root "$DATA" --threads "$THREADS"
+$py combine models/osnet-pool-multisite.onnx "$RUNS/members/osnet-pool-msmt17-multisite.onnx" \
+    --out models/osnet-duo-multisite.onnx --name osnet-duo-multisite --semver 2.0.0-rc.3 \
+    --data-root "$DATA" --threads "$THREADS"
+$py compare --onnx models/osnet-duo-multisite.onnx \
+    --onnx models/osnet-pool-multisite.onnx --onnx models/grurcn-osnet-multisite.onnx \
     --onnx models/grurcn-mobilenetv2-cuhk03.onnx --peers all --data-root "$DATA" --threads "$THREADS" \
     --out "$RUNS/compare-2.0"
