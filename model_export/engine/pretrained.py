@@ -38,9 +38,8 @@ def as_published(cfg: TrainConfig) -> ReIDNet:
 
 
 def write_pretrained(backbone: str, weights: Path, out: Path) -> Path:
+    # dataset and data_root stay TrainConfig's defaults, CUHK03 `val`: where `export` evaluates it
     cfg = TrainConfig(
-        dataset="cuhk03",
-        data_root=Path("../shared/data/cuhk03"),
         backbone=backbone,  # type: ignore[arg-type]
         head="pooling",
         backbone_weights=weights,

@@ -76,13 +76,41 @@ def export_command(args: argparse.Namespace) -> int:
     dataset, eval_root = (
         ("cuhk03", Path(data_root) / "cuhk03") if learned_from == "multisite" else (cfg.dataset, data_root)
     )
-    if not args.no_evaluate:
-        summary = evaluate_onnx(args.out, dataset, eval_root, cfg.split_id, threads=args.threads)
+    return measure_and_verify(
+        args.out,
+        meta,
+        torch_reference(net),
+        dataset=dataset,
+        eval_root=eval_root,
+        split_id=cfg.split_id,
+        calibration_root=args.calibration_root if not args.no_evaluate else None,
+        real_frames_root=eval_root if dataset == "cuhk03" else None,
+        threads=args.threads,
+    )
+
+
+def measure_and_verify(
+    path: Path,
+    meta: ModelMetadata,
+    reference: Reference,
+    *,
+    dataset: str,
+    eval_root: Path,
+    split_id: int,
+    calibration_root: Path | None,
+    real_frames_root: Path | None,
+    threads: int,
+) -> int:
+    """What every written file goes through: evaluated and calibrated on itself (unless
+    `calibration_root` is None: no figures at all), then verified against `reference` on random
+    frames and, where `real_frames_root` holds CUHK03, real ones."""
+    if calibration_root is not None:
+        summary = evaluate_onnx(path, dataset, eval_root, split_id, threads=threads)
         meta = meta.model_copy(update={"evaluation": evaluation_from(summary, dataset)})
-        write_metadata(args.out, meta)
-        meta = calibrate_into(args.out, args.calibration_root, args.threads) or meta
-    pool = cuhk03_pool(eval_root, net.input_size) if dataset == "cuhk03" else None
-    report = verify(args.out, torch_reference(net), pool, threads=args.threads)
+        write_metadata(path, meta)
+        meta = calibrate_into(path, calibration_root, threads) or meta
+    pool = cuhk03_pool(real_frames_root, (meta.height, meta.width)) if real_frames_root is not None else None
+    report = verify(path, reference, pool, threads=threads)
     print(report.table())
     print(meta.model_dump_json(indent=2))
     return 0 if report.ok else 1
@@ -90,23 +118,21 @@ def export_command(args: argparse.Namespace) -> int:
 
 def combine_command(args: argparse.Namespace) -> int:
     weights = args.weights or [1.0] * len(args.members)
-    model = combine(args.members, weights, args.name, args.semver)
+    model, meta = combine(args.members, weights, args.name, args.semver)
     save_onnx(model, args.out)
-    meta = read_metadata(args.out)
     del model
     cuhk03_root = args.data_root / TEST_SETS["cuhk03"][1]
-    if not args.no_evaluate:
-        summary = evaluate_onnx(args.out, "cuhk03", cuhk03_root, threads=args.threads)
-        meta = meta.model_copy(update={"evaluation": evaluation_from(summary, "cuhk03")})
-        write_metadata(args.out, meta)
-        meta = calibrate_into(args.out, args.data_root, args.threads) or meta
-    pool = cuhk03_pool(cuhk03_root, (meta.height, meta.width)) if cuhk03_root.is_dir() else None
-    report = verify(
-        args.out, members_reference(args.members, weights, args.threads), pool, threads=args.threads
+    return measure_and_verify(
+        args.out,
+        meta,
+        members_reference(args.members, weights, args.threads),
+        dataset="cuhk03",
+        eval_root=cuhk03_root,
+        split_id=0,
+        calibration_root=args.data_root if not args.no_evaluate else None,
+        real_frames_root=cuhk03_root if cuhk03_root.is_dir() else None,
+        threads=args.threads,
     )
-    print(report.table())
-    print(meta.model_dump_json(indent=2))
-    return 0 if report.ok else 1
 
 
 def calibration_table(calibration: Calibration) -> str:

@@ -154,7 +154,6 @@ def combined_metadata(
         f"{share:.2f} x {m.name} {m.version} ({m.architecture})"
         for share, m in zip(shares, metas, strict=True)
     )
-    licences = list(dict.fromkeys(m.license for m in metas))
     ids = [m.model_id for m in metas]
     return metas[0].model_copy(
         update={
@@ -169,7 +168,7 @@ def combined_metadata(
             "embedding_dim": sum(m.embedding_dim for m in metas),
             "frames_per_chunk": min(m.frames_per_chunk for m in metas),
             "training_data": " | ".join(f"{m.name}: {m.training_data}" for m in metas),
-            "license": " | ".join(licences) if len(licences) > 1 else licences[0],
+            "license": " | ".join(dict.fromkeys(m.license for m in metas)),  # each distinct text once
             "evaluation": None,
             "calibration": None,
             "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -178,24 +177,27 @@ def combined_metadata(
     )
 
 
-def combine(paths: Sequence[Path], weights: Sequence[float], name: str, semver: str) -> onnx.ModelProto:
-    """The combined model with its metadata set; not yet saved."""
+def combine(
+    paths: Sequence[Path], weights: Sequence[float], name: str, semver: str
+) -> tuple[onnx.ModelProto, ModelMetadata]:
+    """The combined model with its metadata set, and that metadata; not yet saved."""
     models = [onnx.load(str(p)) for p in paths]
     metas = [ModelMetadata.from_props(read_metadata_props(m)) for m in models]
     check_members(metas, weights)
     model = combine_graphs(models, metas, weights)
-    set_metadata(model, combined_metadata(metas, weights, model, name, semver))
-    return model
+    meta = combined_metadata(metas, weights, model, name, semver)
+    set_metadata(model, meta)
+    return model, meta
 
 
 def members_reference(paths: Sequence[Path], weights: Sequence[float], threads: int = 0) -> Reference:
     """The members run one by one and combined in numpy: what `verify` holds the combined file to."""
     sessions = [open_session(p, threads) for p in paths]
+    factors = scales(weights)
 
     def run(frames: np.ndarray) -> np.ndarray:
         outs = [
-            s.run([OUTPUT_NAME], {INPUT_NAME: frames})[0] * k
-            for s, k in zip(sessions, scales(weights), strict=True)
+            s.run([OUTPUT_NAME], {INPUT_NAME: frames})[0] * k for s, k in zip(sessions, factors, strict=True)
         ]
         return np.concatenate(outs, axis=1)
 

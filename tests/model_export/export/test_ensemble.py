@@ -38,8 +38,10 @@ def _run(path: Path, frames: np.ndarray) -> np.ndarray:
 
 def test_the_combined_file_is_its_members_side_by_side(members: list[Path], tmp_path: Path) -> None:
     out = tmp_path / "duo.onnx"
-    save_onnx(combine(members, [1.0, 3.0], "duo", "2.0.0"), out)
+    model, returned = combine(members, [1.0, 3.0], "duo", "2.0.0")
+    save_onnx(model, out)
     meta = ModelMetadata.from_props(read_metadata_props(onnx.load(str(out))))
+    assert meta == returned
     frames = sample_frames(meta, (3, 5), seed=1)
     got = _run(out, frames)
     a, b = (_run(p, frames) for p in members)
