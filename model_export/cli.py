@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="Apache-2.0 peers only: a teacher's licence carries over to what it teaches",
     )
     teach_p.add_argument("--out", type=Path, default=Path("runs/teachers/multisite.npz"))
+    teach_p.add_argument(
+        "--unlabeled-root",
+        type=Path,
+        default=None,
+        help="also every crop of this folder of tracks without identities (train --unlabeled-root)",
+    )
     teach_p.add_argument("--threads", type=int, default=0)
 
     pack_p = _split_command(
@@ -310,11 +316,14 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _teach(args: argparse.Namespace) -> int:
     from model_export.data.readers import open_split
+    from model_export.data.readers.unlabeled import read_unlabeled
     from model_export.distillation.teacher_cache import build_teacher_cache
     from model_export.evaluation.peers import build_peer
 
     split = open_split(args.dataset, args.data_root)
     frames = [f for t in split.train for f in t.frames]
+    if args.unlabeled_root is not None:
+        frames += [f for t in read_unlabeled(args.unlabeled_root) for f in t.frames]
     teachers = {name: build_peer(name, args.peers_root, args.threads) for name in args.teachers}
     out = build_teacher_cache(frames, teachers, args.out)
     print(f"{len(set(frames))} crops x {len(teachers)} teachers -> {out}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-_OPTIONAL_PATHS = ("init_from", "backbone_weights", "teacher_cache")
+_OPTIONAL_PATHS = ("init_from", "backbone_weights", "teacher_cache", "unlabeled_root")
 
 
 @dataclass
@@ -69,6 +69,13 @@ class TrainConfig:
     teacher_cache: Path | None = None
     w_distill: float = 0.0
     w_distill_sim: float = 0.0
+    # crops without identities (a tracker's output on the user's own cameras; layout in
+    # data/readers/unlabeled.py): only the distillation terms see them, `unlabeled_per_batch`
+    # tracklets beside each labelled batch, weighted by `w_unlabeled`; the teacher cache must hold
+    # them (`teach --unlabeled-root`)
+    unlabeled_root: Path | None = None
+    unlabeled_per_batch: int = 32
+    w_unlabeled: float = 1.0
     # evaluation and bookkeeping
     eval_every: int = 3
     test_chunk: int = 16

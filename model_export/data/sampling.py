@@ -95,3 +95,42 @@ class IdentityBatchSampler:
             steps = self.rng.choice(self.seq_lens)
             batch_pids = pids[b * self.ids_per_batch : (b + 1) * self.ids_per_batch]
             yield [(index, steps) for pid in batch_pids for index in self._pick(pid)]
+
+
+class UnlabeledBatchSampler:
+    """`per_batch` unlabeled tracklets beside each labelled batch, `batches` per epoch.
+
+    Tracklets are drawn without replacement in shuffled passes over all of them, so a small folder
+    of crops is seen evenly and a large one a slice per epoch; T is drawn per batch, as for the
+    labelled batches. Reseeded per epoch like `IdentityBatchSampler`, so a resumed run sees the same
+    batches. Yields lists of (tracklet index, T).
+    """
+
+    def __init__(
+        self, num_tracklets: int, per_batch: int, batches: int, seq_lens: Sequence[int], seed: int = 0
+    ) -> None:
+        if num_tracklets < 1 or per_batch < 2:
+            raise ValueError("need at least one unlabeled tracklet and two per batch (pairs to compare)")
+        self.num_tracklets = num_tracklets
+        self.per_batch = per_batch
+        self.batches = batches
+        self.seq_lens = list(seq_lens)
+        self.seed = seed
+        self.rng = random.Random(seed)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.rng = random.Random(self.seed * 100_003 + epoch + 1)
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        pool: list[int] = []
+        for _ in range(self.batches):
+            steps = self.rng.choice(self.seq_lens)
+            batch: list[int] = []
+            while len(batch) < self.per_batch:
+                if not pool:
+                    pool = self.rng.sample(range(self.num_tracklets), self.num_tracklets)
+                batch.append(pool.pop())
+            yield [(index, steps) for index in batch]

@@ -31,7 +31,8 @@ from tqdm import tqdm
 from model_export.config import TrainConfig
 from model_export.data.dataset import FrameStore, TrainDataset
 from model_export.data.readers import open_split
-from model_export.data.sampling import FrameMode, IdentityBatchSampler
+from model_export.data.readers.unlabeled import read_unlabeled
+from model_export.data.sampling import FrameMode, IdentityBatchSampler, UnlabeledBatchSampler
 from model_export.data.tracklet import ReIDSplit
 from model_export.data.transforms import AugmentConfig
 from model_export.distillation.teacher_table import TeacherTable
@@ -110,28 +111,60 @@ def compute_losses(
         "siamese": cfg.w_siamese * siamese_contrastive_loss(out["seq_feat"], pids, cfg.siamese_margin),
     }
     if targets is not None and targets.size(-1) > 0:
-        seq_target = F.normalize(targets.mean(dim=1), dim=1)
-        frame_target = targets.reshape(-1, targets.size(-1))
-        if cfg.w_distill > 0 and distill_head is not None:
-            parts["distill"] = (
-                cfg.w_distill
-                * 0.5
-                * (
-                    embedding_distillation_loss(distill_head(out["seq_emb"]), seq_target)
-                    + embedding_distillation_loss(distill_head(out["frame_emb"]), frame_target)
-                )
-            )
-        if cfg.w_distill_sim > 0:
-            parts["distill_sim"] = (
-                cfg.w_distill_sim
-                * 0.5
-                * (
-                    similarity_distillation_loss(out["seq_emb"], seq_target)
-                    + similarity_distillation_loss(out["frame_emb"], frame_target)
-                )
-            )
+        parts.update(distillation_losses(out, targets, cfg, distill_head))
     parts["total"] = sum(parts.values())  # type: ignore[assignment]
     return parts
+
+
+def distillation_losses(
+    out: dict[str, torch.Tensor],
+    targets: torch.Tensor,
+    cfg: TrainConfig,
+    distill_head: torch.nn.Module | None,
+    scale: float = 1.0,
+) -> dict[str, torch.Tensor]:
+    """The teachers' terms on sequences and frames: per-crop (through the projection) and pairwise."""
+    seq_target = F.normalize(targets.mean(dim=1), dim=1)
+    frame_target = targets.reshape(-1, targets.size(-1))
+    parts: dict[str, torch.Tensor] = {}
+    if cfg.w_distill > 0 and distill_head is not None:
+        parts["distill"] = (
+            scale
+            * cfg.w_distill
+            * 0.5
+            * (
+                embedding_distillation_loss(distill_head(out["seq_emb"]), seq_target)
+                + embedding_distillation_loss(distill_head(out["frame_emb"]), frame_target)
+            )
+        )
+    if cfg.w_distill_sim > 0:
+        parts["distill_sim"] = (
+            scale
+            * cfg.w_distill_sim
+            * 0.5
+            * (
+                similarity_distillation_loss(out["seq_emb"], seq_target)
+                + similarity_distillation_loss(out["frame_emb"], frame_target)
+            )
+        )
+    return parts
+
+
+def unlabeled_losses(
+    model: ReIDNet,
+    frames: torch.Tensor,
+    targets: torch.Tensor,
+    cfg: TrainConfig,
+    distill_head: torch.nn.Module | None,
+) -> dict[str, torch.Tensor]:
+    """Crops without identities: a forward pass of their own (their batch has its own T), scored only
+    by the teachers. Their batch statistics normalise them apart from the labelled batch's, and the
+    norms' running statistics take in both sites, as they will meet them at test time."""
+    with torch.autocast(frames.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+        out = model.forward_train(frames)
+    out = {k: v.float() for k, v in out.items() if k in ("seq_emb", "frame_emb")}
+    terms = distillation_losses(out, targets, cfg, distill_head, cfg.w_unlabeled)
+    return {f"unlabeled_{k}": v for k, v in terms.items()}
 
 
 def init_weights(model: ReIDNet, path: Path) -> None:
@@ -239,6 +272,36 @@ def _seed_worker(worker: int) -> None:
         info.dataset.set_worker(worker)  # type: ignore[attr-defined]
 
 
+def unlabeled_loader(
+    cfg: TrainConfig, teacher: TeacherTable | None, input_size: tuple[int, int], batches: int, pin: bool
+) -> DataLoader[Any] | None:
+    """One batch of unlabeled tracklets beside each labelled one, or None without `unlabeled_root`.
+    A tracker's crops are video: their frames are drawn consecutively, in order."""
+    if cfg.unlabeled_root is None:
+        return None
+    if teacher is None or (cfg.w_distill <= 0 and cfg.w_distill_sim <= 0):
+        raise ValueError(
+            "unlabeled crops are learned from the teachers only: give --teacher-cache (with those crops "
+            "in it: teach --unlabeled-root) and --w-distill or --w-distill-sim above 0"
+        )
+    tracklets = read_unlabeled(cfg.unlabeled_root)
+    dataset = TrainDataset(
+        tracklets, input_size, "consecutive", augment_config(cfg), seed=cfg.seed + 1, teacher=teacher
+    )
+    sampler = UnlabeledBatchSampler(len(tracklets), cfg.unlabeled_per_batch, batches, cfg.seq_lens, cfg.seed)
+    frames = sum(len(t) for t in tracklets)
+    print(f"unlabeled: {len(tracklets)} tracklets, {frames} frames from {cfg.unlabeled_root}")
+    return DataLoader(
+        dataset,  # type: ignore[arg-type]
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=cfg.workers,
+        persistent_workers=cfg.workers > 0,
+        worker_init_fn=_seed_worker if cfg.workers > 0 else None,
+        pin_memory=pin,
+    )
+
+
 class RunLog:
     """log.jsonl for everything, metrics.csv for the evaluation rows a person plots."""
 
@@ -303,6 +366,7 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
         pin_memory=device.type == "cuda",
     )
     steps_per_epoch = len(sampler)
+    unlabeled = unlabeled_loader(cfg, teacher, input_size, steps_per_epoch, pin=device.type == "cuda")
     longest = cfg.epochs * steps_per_epoch
     if cfg.max_steps > 0:
         longest = min(longest, cfg.max_steps)
@@ -340,13 +404,24 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
         model.train()
         sampler.set_epoch(epoch)
         dataset.set_epoch(epoch)
+        if unlabeled is not None:
+            unlabeled.batch_sampler.set_epoch(epoch)  # type: ignore[union-attr]
+            unlabeled.dataset.set_epoch(epoch)  # type: ignore[attr-defined]
         bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=10)
         tic = time.perf_counter()
         images, first = 0, step
+        side = iter(unlabeled) if unlabeled is not None else None
         for frames, pids, targets in bar:
             frames = frames.to(device, non_blocking=True)
             pids, targets = pids.to(device, non_blocking=True), targets.to(device, non_blocking=True)
             parts = compute_losses(model, frames, pids, cfg, targets, distill_head)
+            if side is not None:
+                u_frames, _, u_targets = next(side)
+                u_frames = u_frames.to(device, non_blocking=True)
+                extra = unlabeled_losses(model, u_frames, u_targets.to(device), cfg, distill_head)
+                parts.update(extra)
+                parts["total"] = parts["total"] + sum(extra.values())
+                images += u_frames.size(0) * u_frames.size(1)
             optimizer.zero_grad(set_to_none=True)
             parts["total"].backward()
             optimizer.step()

@@ -104,4 +104,12 @@ def architecture(cfg: TrainConfig, dataset: str | None = None) -> str:
 def training_data(cfg: TrainConfig, dataset: str | None = None) -> str:
     """`dataset`: the split the run learned from, where `cfg.dataset` names only its container (a pack)."""
     name = dataset or cfg.dataset
-    return TRAINING_DATA.get(name, name).format(split_id=cfg.split_id, init=initialised_from(cfg))
+    text = TRAINING_DATA.get(name, name).format(split_id=cfg.split_id, init=initialised_from(cfg))
+    if cfg.held_out_site is not None:
+        text += f" {cfg.held_out_site} was held out of training (evaluated on instead)."
+    if cfg.unlabeled_root is not None:
+        text += (
+            f" Also unlabeled crops from {cfg.unlabeled_root.name} (no identities), learned from the "
+            "teachers' embeddings only; the terms of that footage carry over."
+        )
+    return text

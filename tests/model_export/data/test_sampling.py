@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from model_export.data.sampling import IdentityBatchSampler, chunk_indices, train_frame_indices
+from model_export.data.sampling import (
+    IdentityBatchSampler,
+    UnlabeledBatchSampler,
+    chunk_indices,
+    train_frame_indices,
+)
 from model_export.data.tracklet import Tracklet
 from model_export.data.transforms import AugmentConfig, TrackletAugment
 
@@ -106,3 +111,19 @@ def test_training_options_scale_the_augmentation() -> None:
     strong = augment_config(TrainConfig(aug_colour=2.0, aug_grayscale=0.2))
     assert strong.brightness == 2 * default.brightness and strong.saturation == 2 * default.saturation
     assert strong.grayscale == 0.2 and strong.erase == default.erase
+
+
+def test_unlabeled_batches_cover_every_tracklet_evenly_and_replay_per_epoch() -> None:
+    sampler = UnlabeledBatchSampler(10, 4, batches=5, seq_lens=(2, 3), seed=1)
+    sampler.set_epoch(0)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 5 and all(len(b) == 4 for b in batches)
+    assert all(len({t for _, t in b}) == 1 for b in batches)  # one T per batch
+    counts = Counter(i for b in batches for i, _ in b)
+    assert set(counts) == set(range(10)) and set(counts.values()) == {2}  # 20 draws: each twice
+    sampler.set_epoch(0)
+    assert list(sampler) == batches  # a resumed epoch sees the same batches
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+    with pytest.raises(ValueError, match="two per batch"):
+        UnlabeledBatchSampler(10, 1, batches=5, seq_lens=(2,))
