@@ -272,6 +272,21 @@ def _seed_worker(worker: int) -> None:
         info.dataset.set_worker(worker)  # type: ignore[attr-defined]
 
 
+def make_loader(
+    dataset: TrainDataset, sampler: IdentityBatchSampler | UnlabeledBatchSampler, cfg: TrainConfig, pin: bool
+) -> DataLoader[Any]:
+    """Workers live for the whole run (each keeps its decoded frames); each draws its own stream."""
+    return DataLoader(
+        dataset,  # type: ignore[arg-type]
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=cfg.workers,
+        persistent_workers=cfg.workers > 0,
+        worker_init_fn=_seed_worker if cfg.workers > 0 else None,
+        pin_memory=pin,
+    )
+
+
 def unlabeled_loader(
     cfg: TrainConfig, teacher: TeacherTable | None, input_size: tuple[int, int], batches: int, pin: bool
 ) -> DataLoader[Any] | None:
@@ -291,15 +306,7 @@ def unlabeled_loader(
     sampler = UnlabeledBatchSampler(len(tracklets), cfg.unlabeled_per_batch, batches, cfg.seq_lens, cfg.seed)
     frames = sum(len(t) for t in tracklets)
     print(f"unlabeled: {len(tracklets)} tracklets, {frames} frames from {cfg.unlabeled_root}")
-    return DataLoader(
-        dataset,  # type: ignore[arg-type]
-        batch_sampler=sampler,
-        collate_fn=collate,
-        num_workers=cfg.workers,
-        persistent_workers=cfg.workers > 0,
-        worker_init_fn=_seed_worker if cfg.workers > 0 else None,
-        pin_memory=pin,
-    )
+    return make_loader(dataset, sampler, cfg, pin)
 
 
 class RunLog:
@@ -355,16 +362,7 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
     dataset = TrainDataset(
         split.train, input_size, frame_mode(cfg), augment_config(cfg), seed=cfg.seed, teacher=teacher
     )
-    # Workers live for the whole run (each keeps its decoded frames); each draws its own stream.
-    loader = DataLoader(
-        dataset,  # type: ignore[arg-type]
-        batch_sampler=sampler,
-        collate_fn=collate,
-        num_workers=cfg.workers,
-        persistent_workers=cfg.workers > 0,
-        worker_init_fn=_seed_worker if cfg.workers > 0 else None,
-        pin_memory=device.type == "cuda",
-    )
+    loader = make_loader(dataset, sampler, cfg, pin=device.type == "cuda")
     steps_per_epoch = len(sampler)
     unlabeled = unlabeled_loader(cfg, teacher, input_size, steps_per_epoch, pin=device.type == "cuda")
     longest = cfg.epochs * steps_per_epoch
