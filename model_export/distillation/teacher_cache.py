@@ -25,16 +25,40 @@ def build_teacher_cache(
     input_size: tuple[int, int] = (256, 128),
     batch: int = 64,
 ) -> Path:
-    """Embed every file with every teacher (each image decoded once) and write `out` atomically."""
+    """Embed every file with every teacher (each image decoded once) and write `out` atomically.
+
+    Where `out` already holds these teachers, the crops it has are kept and only new ones are
+    embedded: adding a folder of unlabeled crops costs those crops, not the whole training set again."""
     unique = sorted({str(Path(p).resolve()) for p in frames})
+    known = _existing(out, list(teachers))
+    todo = [p for p in unique if p not in known]
     store = FrameStore(input_size, cache_limit=0)
-    vectors: dict[str, list[np.ndarray]] = {name: [] for name in teachers}
-    for start in tqdm(range(0, len(unique), batch), desc="teachers", mininterval=10):
-        crops = store.load_many([Path(p) for p in unique[start : start + batch]]).numpy()
+    fresh: dict[str, list[np.ndarray]] = {name: [] for name in teachers}
+    for start in tqdm(range(0, len(todo), batch), desc="teachers", mininterval=10):
+        crops = store.load_many([Path(p) for p in todo[start : start + batch]]).numpy()
         for name, embed in teachers.items():
-            vectors[name].append(embed(crops).astype(np.float16))
+            fresh[name].append(embed(crops).astype(np.float16))
+    row = {p: i for i, p in enumerate(todo)}
+    vectors = {}
+    for name in teachers:
+        new = np.concatenate(fresh[name]) if fresh[name] else None
+        vectors[f"teacher:{name}"] = np.stack(
+            [known[p][name] if p in known else new[row[p]] for p in unique]  # type: ignore[index]
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npz")
-    np.savez(tmp, paths=np.array(unique), **{f"teacher:{n}": np.concatenate(v) for n, v in vectors.items()})
+    np.savez(tmp, paths=np.array(unique), **vectors)
     tmp.replace(out)
     return out
+
+
+def _existing(out: Path, teachers: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    """path -> teacher -> vector of a cache already at `out` made by the same teachers; else empty."""
+    if not out.exists():
+        return {}
+    with np.load(out) as data:
+        held = sorted(k.removeprefix("teacher:") for k in data.files if k.startswith("teacher:"))
+        if held != sorted(teachers):
+            return {}
+        tables = {name: data[f"teacher:{name}"] for name in teachers}
+        return {str(p): {n: t[i] for n, t in tables.items()} for i, p in enumerate(data["paths"].tolist())}

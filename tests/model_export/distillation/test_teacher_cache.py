@@ -62,3 +62,25 @@ def test_cache_finds_each_crop_by_file(crops: list[Path], tmp_path: Path) -> Non
         both.lookup([tmp_path / "elsewhere.png"])
     with pytest.raises(ValueError, match="no teacher"):
         TeacherTable(out, ["osnet"])
+
+
+def test_a_cache_grows_by_the_new_crops_only(crops: list[Path], tmp_path: Path) -> None:
+    seen: list[int] = []
+
+    def counting(batch: np.ndarray) -> np.ndarray:
+        seen.append(len(batch))
+        return _mean_colour(batch)
+
+    out = tmp_path / "grow.npz"
+    build_teacher_cache(crops[:2], {"colour": counting}, out, (16, 8))
+    first = TeacherTable(out).lookup(crops[:2])
+    build_teacher_cache(crops, {"colour": counting}, out, (16, 8))
+    assert seen == [2, 2]  # the second pass embedded the two new crops, not all four
+    grown = TeacherTable(out)
+    assert len(grown.index) == 4
+    assert torch.equal(grown.lookup(crops[:2]), first)
+    assert grown.lookup(crops[2:]).argmax(dim=1).tolist() == [2, 0]  # blue; (200, 200, 0) leans red
+
+    # other teachers: nothing of the old cache can be reused
+    build_teacher_cache(crops, {"red": _red_only}, out, (16, 8))
+    assert TeacherTable(out).teachers == ["red"] and len(TeacherTable(out).index) == 4
