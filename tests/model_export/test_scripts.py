@@ -1,0 +1,46 @@
+"""The recipe scripts call the CLI with options it has: a renamed option fails here, not an hour into
+a user's run."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from model_export.cli import build_parser
+
+SCRIPTS = Path(__file__).parents[2] / "scripts"
+# shell variables that must stand for a valid value; any other is a path or a name
+VALUES = {"threads": "2", "epochs": "2", "head": "pooling"}
+
+
+def cli_calls(script: Path) -> list[list[str]]:
+    """Each `$py COMMAND ...` line of a script (continuations joined), shell variables filled in."""
+    text = script.read_text().replace("\\\n", " ")
+    calls = []
+    for line in text.splitlines():
+        line = re.sub(r"^\s*(\[.*\]\s*\|\|\s*)", "", line)  # `[ -f cache ] || $py teach ...`
+        if not line.lstrip().startswith("$py "):
+            continue
+        filled = re.sub(r"\$\{?(\w+)\}?", lambda m: VALUES.get(m.group(1).lower(), "x"), line)
+        calls.append(shlex.split(filled)[1:])
+    return calls
+
+
+@pytest.mark.parametrize("name", ["adapt.sh", "reproduce_2.0.sh"])
+def test_every_cli_call_of_a_recipe_parses(name: str) -> None:
+    calls = cli_calls(SCRIPTS / name)
+    assert calls, f"no model_export calls found in {name}"
+    parser = build_parser()
+    for argv in calls:
+        parser.parse_args(argv)  # exits (SystemExit) on an unknown option or a bad value
+
+
+def test_the_adaptation_recipe_learns_from_the_users_crops() -> None:
+    parser = build_parser()
+    train = next(parser.parse_args(c) for c in cli_calls(SCRIPTS / "adapt.sh") if c[0] == "train")
+    teach = next(parser.parse_args(c) for c in cli_calls(SCRIPTS / "adapt.sh") if c[0] == "teach")
+    assert train.unlabeled_root is not None and train.teacher_cache == teach.out
+    assert train.w_distill > 0 and train.w_distill_sim > 0
