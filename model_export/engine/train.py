@@ -5,7 +5,9 @@ Objective per batch (weights in `TrainConfig`):
 - identity cross-entropy on every frame: image-level supervision for the frame network, which on
   small multi-shot sets is what keeps it from overfitting to whole-tracklet averages;
 - batch-hard triplet on the sequence features;
-- the paper's Siamese contrastive loss on balanced positive / negative pairs of sequences.
+- the paper's Siamese contrastive loss on balanced positive / negative pairs of sequences;
+- with a teacher cache, the teachers' per-crop and pairwise terms; with unlabeled crops (a tracker's
+  output on the user's cameras), those terms alone on a batch of them beside each labelled batch.
 Everything a run writes goes to `out_dir`: config.json, log.jsonl (one line per logged step and per
 evaluation), metrics.csv, last.pt (every epoch, for resume) and eval/ (metrics, plots). The final
 weights are the last ones: picking the best epoch on the evaluation set would flatter its figures.
