@@ -175,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--held-out-site", default=None, help="a site packed as the evaluation set instead of for training"
     )
     pack_p.add_argument("--teacher-cache", type=Path, default=None, help="what `teach` wrote for this data")
+    pack_p.add_argument(
+        "--unlabeled-root",
+        type=Path,
+        default=None,
+        help="tracks without identities to carry along (under <pack>/unlabeled; their teachers' vectors too)",
+    )
     pack_p.add_argument("--out", type=Path, required=True, help="a new folder; read it with --dataset pack")
 
     compare_p = sub.add_parser(
@@ -333,9 +339,11 @@ def _teach(args: argparse.Namespace) -> int:
 def _pack(args: argparse.Namespace) -> int:
     from model_export.data.pack import write_pack
     from model_export.data.readers import open_split
+    from model_export.data.readers.unlabeled import read_unlabeled
 
     split = open_split(args.dataset, args.data_root, args.split_id, args.held_out_site)
-    out = write_pack(split, args.out, args.teacher_cache)
+    unlabeled = read_unlabeled(args.unlabeled_root) if args.unlabeled_root is not None else []
+    out = write_pack(split, args.out, args.teacher_cache, unlabeled=unlabeled)
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(split.summary())
     print(f"-> {out} ({size / 1e6:.1f} MB); train on it with --dataset pack --data-root {out}")

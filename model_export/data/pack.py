@@ -5,6 +5,9 @@ readers know. `write_pack` stores a split as it was read: `split.json` (every tr
 camera and frame files, relative to the pack), the frames themselves under `frames/`, and where the
 run distils, `teachers.npz` with the teachers' vectors of those frames keyed by the same relative
 names. `read_pack` gives back the same `ReIDSplit`, so a run on a pack is the run on the datasets.
+Unlabeled crops (a tracker's output, `data/readers/unlabeled.py`) travel under `unlabeled/` in the
+layout that reader reads, their teachers' vectors beside the training frames': on the other machine,
+`--unlabeled-root <pack>/unlabeled`.
 
 JPEG files are copied byte for byte (no second round of compression); other images (the PETA
 sites' bitmaps) are stored as high-quality JPEG, which keeps a pack of all eight sites small enough
@@ -27,6 +30,7 @@ from model_export.distillation.teacher_table import TeacherTable
 FORMAT = "reid-pack/1"
 SPLIT_FILE = "split.json"
 TEACHERS_FILE = "teachers.npz"
+UNLABELED_DIR = "unlabeled"
 _JPEG = {".jpg", ".jpeg"}
 
 
@@ -38,8 +42,15 @@ def _store_frame(src: Path, dst: Path, quality: int) -> None:
         image.convert("RGB").save(dst, "JPEG", quality=quality)
 
 
-def write_pack(split: ReIDSplit, out: Path, teacher_cache: Path | None = None, quality: int = 95) -> Path:
-    """Write `split` (and, given a teacher cache, its training frames' vectors) under `out`."""
+def write_pack(
+    split: ReIDSplit,
+    out: Path,
+    teacher_cache: Path | None = None,
+    quality: int = 95,
+    unlabeled: Sequence[Tracklet] = (),
+) -> Path:
+    """Write `split`, any `unlabeled` tracklets and, given a teacher cache, the vectors of every frame
+    a run learns from (training and unlabeled) under `out`."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty: a pack is written once, into a new folder")
@@ -65,14 +76,26 @@ def write_pack(split: ReIDSplit, out: Path, teacher_cache: Path | None = None, q
         "extra": split.extra,
     }
     (out / SPLIT_FILE).write_text(json.dumps(doc))
+    if unlabeled and teacher_cache is None:
+        raise ValueError("unlabeled crops are learned from the teachers only: pack them with a teacher cache")
+    # where each frame a run learns from is stored -> its source file (an unlabeled crop is stored in
+    # its track's folder, as the unlabeled reader reads it)
+    learned = {names[f.resolve()]: f.resolve() for t in split.train for f in t.frames}
+    for n, t in enumerate(unlabeled):
+        folder = Path(UNLABELED_DIR) / f"camera{t.camid:04d}" / f"track{n:06d}"
+        (out / folder).mkdir(parents=True)
+        for i, frame in enumerate(t.frames):
+            stored = str(folder / f"{i:05d}.jpg")
+            learned[stored] = Path(frame).resolve()
+            _store_frame(learned[stored], out / stored, quality)
     if teacher_cache is not None:
-        train_files = sorted({f.resolve() for t in split.train for f in t.frames})
+        stored_names = sorted(learned)
         # the table's own lookup (and its refusal of a frame it does not hold); each teacher's
         # float16 vectors are then copied as stored, not as the table's scaled ensemble
-        picked = TeacherTable(teacher_cache).rows(train_files)
+        picked = TeacherTable(teacher_cache).rows([learned[n] for n in stored_names])
         with np.load(teacher_cache) as data:
             teachers = {k: data[k][picked] for k in data.files if k.startswith("teacher:")}
-        np.savez(out / TEACHERS_FILE, paths=np.array([names[f] for f in train_files]), **teachers)
+        np.savez(out / TEACHERS_FILE, paths=np.array(stored_names), **teachers)
     return out
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 from model_export.cli import main
 from model_export.data.pack import read_pack, write_pack
 from model_export.data.readers import open_split
+from model_export.data.readers.unlabeled import read_unlabeled
 from model_export.data.tracklet import ReIDSplit, Tracklet
 from model_export.distillation.teacher_cache import build_teacher_cache
 from model_export.distillation.teacher_table import TeacherTable
@@ -105,3 +106,34 @@ def test_the_pack_command_writes_what_the_pack_reader_opens(
         main(["pack", "--dataset", "pack", "--data-root", str(first), "--out", str(tmp_path / "again")]) == 0
     )
     assert _layout(open_split("pack", tmp_path / "again")) == _layout(synthetic_split)
+
+
+def test_unlabeled_crops_travel_with_their_teachers(synthetic_split: ReIDSplit, tmp_path: Path) -> None:
+    # a tracker's output: the first people's tracklets as per-camera track folders, no ids
+    tracker = tmp_path / "tracker"
+    for n, t in enumerate(t for t in synthetic_split.train if t.pid < 3):
+        (tracker / f"cam{t.camid}" / f"t{n}").mkdir(parents=True)
+        for i, frame in enumerate(t.frames):
+            (tracker / f"cam{t.camid}" / f"t{n}" / f"{i}{frame.suffix}").symlink_to(frame.resolve())
+    unlabeled = read_unlabeled(tracker)
+    frames = [f for t in synthetic_split.train + unlabeled for f in t.frames]
+    cache = build_teacher_cache(frames, {"colour": _colour_teacher}, tmp_path / "teach.npz", (64, 48))
+    with pytest.raises(ValueError, match="with a teacher cache"):
+        write_pack(synthetic_split, tmp_path / "bare", unlabeled=unlabeled)
+
+    moved = write_pack(synthetic_split, tmp_path / "pack", cache, unlabeled=unlabeled).rename(
+        tmp_path / "there"
+    )
+    back = read_unlabeled(moved / "unlabeled")
+    assert [len(t) for t in back] == [len(t) for t in unlabeled]
+    assert len({t.camid for t in back}) == len({t.camid for t in unlabeled})
+    packed, original = TeacherTable(moved / "teachers.npz"), TeacherTable(cache)
+    for before, after in zip(unlabeled, back, strict=True):
+        np.testing.assert_array_equal(
+            packed.lookup(after.frames).numpy(), original.lookup(before.frames).numpy()
+        )
+    # the training frames' vectors are still there beside them
+    train = read_pack(moved).train[0]
+    np.testing.assert_array_equal(
+        packed.lookup(train.frames).numpy(), original.lookup(synthetic_split.train[0].frames).numpy()
+    )
