@@ -206,12 +206,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--peers", nargs="*", default=[], help="peer names, or `all` (see model_export/evaluation/peers.py)"
     )
     compare_p.add_argument("--sets", nargs="+", default=["cuhk03", "viper", "prid"])
+    compare_p.add_argument(
+        "--people",
+        choices=["all", "odd", "even"],
+        default="all",
+        help="score only the people with odd (even) numbers: the other half's crops can have gone into "
+        "training unlabeled (`crops`), and the scored people are still unseen",
+    )
     compare_p.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     compare_p.add_argument("--peers-root", type=Path, default=Path("../shared/peers"))
     compare_p.add_argument("--threads", type=int, default=0)
     compare_p.add_argument(
         "--out", type=Path, default=Path("runs/compare"), help="writes table.md and rows.json"
     )
+
+    crops_p = sub.add_parser(
+        "crops",
+        help="half of a test set's people as a tracker's crops, without ids (links): what --unlabeled-root "
+        "reads, to measure adaptation on the other half with compare --people",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    crops_p.add_argument("--sets", nargs="+", default=["viper", "prid"])
+    crops_p.add_argument("--people", choices=["odd", "even"], default="even")
+    crops_p.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    crops_p.add_argument("--out", type=Path, required=True)
 
     report_p = sub.add_parser(
         "report", help="a markdown table of runs' final figures (their eval/metrics.json)"
@@ -311,7 +329,7 @@ def _compare(args: argparse.Namespace) -> int:
         candidates.append(CropModel(name, peer, peer.input_size))
     if not candidates:
         raise SystemExit("nothing to compare: give --checkpoint, --onnx, --service or --peers")
-    rows = compare(candidates, args.data_root, args.sets)
+    rows = compare(candidates, args.data_root, args.sets, args.people)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "rows.json").write_text(json.dumps(rows, indent=2))
     markdown = table(rows, args.sets)
@@ -333,6 +351,17 @@ def _teach(args: argparse.Namespace) -> int:
     teachers = {name: build_peer(name, args.peers_root, args.threads) for name in args.teachers}
     out = build_teacher_cache(frames, teachers, args.out)
     print(f"{len(set(frames))} crops x {len(teachers)} teachers -> {out}")
+    return 0
+
+
+def _crops(args: argparse.Namespace) -> int:
+    from model_export.data.readers.unlabeled import write_tracks
+    from model_export.evaluation.compare import open_test_set
+
+    for name in args.sets:
+        split = open_test_set(name, args.data_root, args.people)
+        tracks = write_tracks([*split.query, *split.gallery], args.out, prefix=f"{name}-")
+        print(f"{name}: {tracks} tracks of its {args.people}-numbered people -> {args.out}")
     return 0
 
 
@@ -381,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         return _teach(args)
     if args.command == "pack":
         return _pack(args)
+    if args.command == "crops":
+        return _crops(args)
     if args.command == "train":
         from model_export.engine.train import train
 

@@ -10,6 +10,7 @@ users do. Speed is each model's own: frames per second spent inside the model, d
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import time
 import urllib.request
@@ -17,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
@@ -150,15 +151,36 @@ class ServiceModel:
         return np.stack([self._post(t.frames) for t in tracklets])
 
 
-def open_test_set(name: str, data_root: Path) -> ReIDSplit:
+# which people of a test set are scored: all, or one half by the parity of their number, so that the
+# other half's crops can go into training without labels (`model_export crops`, `--unlabeled-root`)
+# and the scored people are still ones no run has seen
+People = Literal["all", "odd", "even"]
+
+
+def open_test_set(name: str, data_root: Path, people: People = "all") -> ReIDSplit:
     reader, folder = TEST_SETS[name]
-    return open_split(reader, data_root / folder)
+    return people_half(open_split(reader, data_root / folder), people)
 
 
-def compare(candidates: Sequence[Candidate], data_root: Path, sets: Sequence[str]) -> list[dict[str, object]]:
+def people_half(split: ReIDSplit, people: People) -> ReIDSplit:
+    """`split` with only the query and gallery tracklets of the chosen people."""
+    if people == "all":
+        return split
+    keep = 1 if people == "odd" else 0
+    return dataclasses.replace(
+        split,
+        name=f"{split.name} ({people} people)",
+        query=[t for t in split.query if t.pid % 2 == keep],
+        gallery=[t for t in split.gallery if t.pid % 2 == keep],
+    )
+
+
+def compare(
+    candidates: Sequence[Candidate], data_root: Path, sets: Sequence[str], people: People = "all"
+) -> list[dict[str, object]]:
     """One row per candidate: mean rank-1 and mAP per set, the true match rate at FALSE_MATCH_RATE on
     the unseen sets' pairs (None where they are too few to measure it), and frames/s over all sets."""
-    splits = {name: open_test_set(name, data_root) for name in sets}
+    splits = {name: open_test_set(name, data_root, people) for name in sets}
     rows = []
     for candidate in candidates:
         row: dict[str, object] = {}

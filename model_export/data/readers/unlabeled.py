@@ -9,6 +9,7 @@ which is how a model learns a site's lighting, viewpoints and clothing without a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from model_export.data.readers.splits import is_image, list_images, natural_key, require_dir
@@ -31,3 +32,22 @@ def read_unlabeled(root: Path) -> list[Tracklet]:
         camid = cameras.setdefault(parts[0] if parts else "", len(cameras))
         tracklets.append(Tracklet(pid=UNLABELED, camid=camid, frames=list_images(folder)))
     return tracklets
+
+
+def write_tracks(tracklets: Sequence[Tracklet], out: Path, prefix: str = "") -> int:
+    """Lay tracklets out as this reader reads them, `<prefix>camera<id>/track<n>/<i>.<ext>`, as links
+    to their files (no pixels copied, no ids kept): a labelled set's people turned into a tracker's
+    output, to measure what unlabeled crops are worth. Returns how many tracks were written."""
+    out = Path(out)
+    if out.exists() and any(out.glob(f"{prefix}camera*")):
+        raise FileExistsError(f"{out} already holds {prefix}camera* folders: write into a new folder")
+    seen: set[tuple[Path, ...]] = set()
+    for t in tracklets:
+        if t.frames in seen:  # a set whose query and gallery share tracklets
+            continue
+        folder = out / f"{prefix}camera{t.camid}" / f"track{len(seen):06d}"
+        folder.mkdir(parents=True)
+        for i, frame in enumerate(t.frames):
+            (folder / f"{i:05d}{frame.suffix}").symlink_to(Path(frame).resolve())
+        seen.add(t.frames)
+    return len(seen)
