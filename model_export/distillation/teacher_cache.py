@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from model_export.data.dataset import FrameStore
+from model_export.distillation.teacher_table import teacher_names
 
 CropEmbedFn = Callable[[np.ndarray], np.ndarray]  # uint8 RGB (N, 3, H, W) -> unit vectors (N, D)
 
@@ -30,21 +31,20 @@ def build_teacher_cache(
     Where `out` already holds these teachers, the crops it has are kept and only new ones are
     embedded: adding a folder of unlabeled crops costs those crops, not the whole training set again."""
     unique = sorted({str(Path(p).resolve()) for p in frames})
-    known = _existing(out, list(teachers))
-    todo = [p for p in unique if p not in known]
+    kept_rows, kept = _existing(out, list(teachers))
+    todo = [p for p in unique if p not in kept_rows]
     store = FrameStore(input_size, cache_limit=0)
     fresh: dict[str, list[np.ndarray]] = {name: [] for name in teachers}
     for start in tqdm(range(0, len(todo), batch), desc="teachers", mininterval=10):
         crops = store.load_many([Path(p) for p in todo[start : start + batch]]).numpy()
         for name, embed in teachers.items():
             fresh[name].append(embed(crops).astype(np.float16))
-    row = {p: i for i, p in enumerate(todo)}
-    vectors = {}
-    for name in teachers:
-        new = np.concatenate(fresh[name]) if fresh[name] else None
-        vectors[f"teacher:{name}"] = np.stack(
-            [known[p][name] if p in known else new[row[p]] for p in unique]  # type: ignore[index]
-        )
+    # rows of [kept table; new vectors] in the order of `unique`
+    new_row = {p: len(kept_rows) + i for i, p in enumerate(todo)}
+    index = [kept_rows[p] if p in kept_rows else new_row[p] for p in unique]
+    vectors = {
+        f"teacher:{n}": np.concatenate(([kept[n]] if n in kept else []) + fresh[n])[index] for n in teachers
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npz")
     np.savez(tmp, paths=np.array(unique), **vectors)
@@ -52,13 +52,13 @@ def build_teacher_cache(
     return out
 
 
-def _existing(out: Path, teachers: list[str]) -> dict[str, dict[str, np.ndarray]]:
-    """path -> teacher -> vector of a cache already at `out` made by the same teachers; else empty."""
+def _existing(out: Path, teachers: list[str]) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+    """The rows (path -> row) and tables (teacher -> vectors) of a cache already at `out` made by the
+    same teachers; empty where there is none."""
     if not out.exists():
-        return {}
+        return {}, {}
     with np.load(out) as data:
-        held = sorted(k.removeprefix("teacher:") for k in data.files if k.startswith("teacher:"))
-        if held != sorted(teachers):
-            return {}
-        tables = {name: data[f"teacher:{name}"] for name in teachers}
-        return {str(p): {n: t[i] for n, t in tables.items()} for i, p in enumerate(data["paths"].tolist())}
+        if sorted(teacher_names(data.files)) != sorted(teachers):
+            return {}, {}
+        rows = {str(p): i for i, p in enumerate(data["paths"].tolist())}
+        return rows, {name: data[f"teacher:{name}"] for name in teachers}

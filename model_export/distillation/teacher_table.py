@@ -12,12 +12,17 @@ import torch
 from torch import Tensor
 
 
+def teacher_names(files: Sequence[str]) -> list[str]:
+    """The teachers a cache holds, from its array names (`teacher:<name>`, as the cache is written)."""
+    return [k.removeprefix("teacher:") for k in files if k.startswith("teacher:")]
+
+
 class TeacherTable:
     """File -> the teachers' ensemble vector of that crop."""
 
     def __init__(self, path: Path, teachers: Sequence[str] | None = None) -> None:
         with np.load(path) as data:
-            names = [k.removeprefix("teacher:") for k in data.files if k.startswith("teacher:")]
+            names = teacher_names(data.files)
             chosen = list(teachers) if teachers else names
             missing = sorted(set(chosen) - set(names))
             if missing:
