@@ -30,7 +30,7 @@ from model_export.distillation.teacher_table import TeacherTable
 FORMAT = "reid-pack/1"
 SPLIT_FILE = "split.json"
 TEACHERS_FILE = "teachers.npz"
-UNLABELED_DIR = "unlabeled"
+UNLABELED_DIR = Path("unlabeled")
 _JPEG = {".jpg", ".jpeg"}
 
 
@@ -51,9 +51,14 @@ def write_pack(
 ) -> Path:
     """Write `split`, any `unlabeled` tracklets and, given a teacher cache, the vectors of every frame
     a run learns from (training and unlabeled) under `out`."""
+    # imported here: the readers' package imports this module (a pack is one of the datasets it reads)
+    from model_export.data.readers.unlabeled import track_frame
+
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} is not empty: a pack is written once, into a new folder")
+    if unlabeled and teacher_cache is None:
+        raise ValueError("unlabeled crops are learned from the teachers only: pack them with a teacher cache")
     (out / "frames").mkdir(parents=True, exist_ok=True)
     names: dict[Path, str] = {}
 
@@ -76,17 +81,14 @@ def write_pack(
         "extra": split.extra,
     }
     (out / SPLIT_FILE).write_text(json.dumps(doc))
-    if unlabeled and teacher_cache is None:
-        raise ValueError("unlabeled crops are learned from the teachers only: pack them with a teacher cache")
     # where each frame a run learns from is stored -> its source file (an unlabeled crop is stored in
     # its track's folder, as the unlabeled reader reads it)
     learned = {names[f.resolve()]: f.resolve() for t in split.train for f in t.frames}
     for n, t in enumerate(unlabeled):
-        folder = Path(UNLABELED_DIR) / f"camera{t.camid:04d}" / f"track{n:06d}"
-        (out / folder).mkdir(parents=True)
         for i, frame in enumerate(t.frames):
-            stored = str(folder / f"{i:05d}.jpg")
+            stored = str(UNLABELED_DIR / track_frame(t.camid, n, i, ".jpg"))
             learned[stored] = Path(frame).resolve()
+            (out / stored).parent.mkdir(parents=True, exist_ok=True)
             _store_frame(learned[stored], out / stored, quality)
     if teacher_cache is not None:
         stored_names = sorted(learned)

@@ -34,6 +34,12 @@ def read_unlabeled(root: Path) -> list[Tracklet]:
     return tracklets
 
 
+def track_frame(camid: int, track: int, index: int, suffix: str, prefix: str = "") -> Path:
+    """Where the `index`-th frame of the `track`-th track of a camera lies in this layout, relative to
+    its root: the one naming of the writers of this layout (`write_tracks`, the pack)."""
+    return Path(f"{prefix}camera{camid}") / f"track{track:06d}" / f"{index:05d}{suffix}"
+
+
 def write_tracks(tracklets: Sequence[Tracklet], out: Path, prefix: str = "") -> int:
     """Lay tracklets out as this reader reads them, `<prefix>camera<id>/track<n>/<i>.<ext>`, as links
     to their files (no pixels copied, no ids kept): a labelled set's people turned into a tracker's
@@ -45,9 +51,9 @@ def write_tracks(tracklets: Sequence[Tracklet], out: Path, prefix: str = "") -> 
     for t in tracklets:
         if t.frames in seen:  # a set whose query and gallery share tracklets
             continue
-        folder = out / f"{prefix}camera{t.camid}" / f"track{len(seen):06d}"
-        folder.mkdir(parents=True)
         for i, frame in enumerate(t.frames):
-            (folder / f"{i:05d}{frame.suffix}").symlink_to(Path(frame).resolve())
+            link = out / track_frame(t.camid, len(seen), i, frame.suffix, prefix)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(Path(frame).resolve())
         seen.add(t.frames)
     return len(seen)

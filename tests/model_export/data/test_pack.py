@@ -120,6 +120,7 @@ def test_unlabeled_crops_travel_with_their_teachers(synthetic_split: ReIDSplit, 
     cache = build_teacher_cache(frames, {"colour": _colour_teacher}, tmp_path / "teach.npz", (64, 48))
     with pytest.raises(ValueError, match="with a teacher cache"):
         write_pack(synthetic_split, tmp_path / "bare", unlabeled=unlabeled)
+    assert not (tmp_path / "bare").exists()  # refused before anything was written
 
     moved = write_pack(synthetic_split, tmp_path / "pack", cache, unlabeled=unlabeled).rename(
         tmp_path / "there"
