@@ -123,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a published backbone's weights as a checkpoint (no training): to export, compare or combine",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    pretrained_p.add_argument("--backbone", default="osnet_x0_25", choices=("osnet_x0_25", "osnet_ibn_x0_25"))
+    pretrained_p.add_argument(
+        "--backbone", default="osnet_x0_25", choices=("osnet_x0_25", "osnet_ibn_x0_25", "openvino_ir")
+    )
     pretrained_p.add_argument(
         "--backbone-weights", type=Path, required=True, help="e.g. torchreid's osnet_x0_25_msmt17.pth"
     )

@@ -27,7 +27,7 @@ class TrainConfig:
     # multisite only: a site left out of training and evaluated on instead of CUHK03 `val`
     held_out_site: str | None = None
     # network
-    backbone: Literal["mobilenetv2", "paper", "osnet_x0_25", "osnet_ibn_x0_25"] = "mobilenetv2"
+    backbone: Literal["mobilenetv2", "paper", "osnet_x0_25", "osnet_ibn_x0_25", "openvino_ir"] = "mobilenetv2"
     head: Literal["recurrent", "recurrent_last", "pooling"] = "recurrent"
     embedding_dim: int = 512
     pretrained: bool = True

@@ -15,6 +15,7 @@ import torch
 
 from model_export.config import TrainConfig
 from model_export.engine.checkpoint import build_model, save_checkpoint
+from model_export.modeling.backbones import build_backbone
 from model_export.modeling.network import ReIDNet
 
 SPLIT_NAME = "pretrained"  # what `trained_on` reads: the card then says that nothing was trained here
@@ -43,6 +44,7 @@ def write_pretrained(backbone: str, weights: Path, out: Path) -> Path:
         backbone=backbone,  # type: ignore[arg-type]
         head="pooling",
         backbone_weights=weights,
+        embedding_dim=build_backbone(backbone, weights=weights).frame_dim,  # the network's own vector
         epochs=0,
         out_dir=out.parent,
     )

@@ -171,13 +171,18 @@ def unlabeled_losses(
 
 def init_weights(model: ReIDNet, path: Path) -> None:
     """Take another run's weights; only the temporal head may be missing (a recurrence added on top
-    of an image-level model), anything else that does not match is an error."""
+    of an image-level model), and only the identity classifier may be of another size (it names
+    another split's people, or none for a published network: it starts fresh). Anything else that
+    does not match is an error."""
     state = load_checkpoint(path)["model"]
+    own = model.classifier.weight
+    if state.get("classifier.weight", own).shape != own.shape:
+        state = {k: v for k, v in state.items() if k != "classifier.weight"}
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a tensor of another shape: another backbone or embedding size
         raise ValueError(f"{path} does not fit this network: {exc}") from exc
-    wrong = [k for k in [*missing, *unexpected] if not k.startswith("temporal.")]
+    wrong = [k for k in [*missing, *unexpected] if not k.startswith("temporal.") and k != "classifier.weight"]
     if wrong:
         raise ValueError(f"{path} does not fit this network: {wrong[:5]}")
     print(f"initialised from {path}; new: {len(missing)} temporal tensors")

@@ -23,8 +23,7 @@ TRAINING_DATA = {
         "CUHK03 and PETA research use only."
     ),
     "pretrained": (
-        "No training here: torchreid's published OSNet x0.25 weights, trained by torchreid on {init}, "
-        "unchanged; its own 512-d head averaged over a tracklet's frames."
+        "No training here: {published}, unchanged; its own head's vectors averaged over a tracklet's frames."
     ),
     "synthetic": "synthetic multi-camera tracklets made by model_export.data.synthetic (no real people)",
     "ilidsvid": "iLIDS-VID (300 identities, two airport cameras), split {split_id}",
@@ -54,8 +53,25 @@ _LICENSE_PRETRAINED = (
     "Code: MIT. Weights: torchreid's OSNet x0.25 as published (MIT code, trained on {init}: "
     "research-only terms). Check these terms before any other use."
 )
+_LICENSE_IR_PRETRAINED = (
+    "Code: MIT. Weights: Intel's {ir} as published in the Open Model Zoo, Apache-2.0 (Intel does not "
+    "say which data trained it). Check these terms before any other use."
+)
+_LICENSE_IR_MULTISITE = (
+    "Code: MIT. Weights: Apache-2.0, a modification (fine-tuned here) of Intel's {ir} from the Open "
+    "Model Zoo (Apache-2.0; Intel does not say which data trained it). Research use only: fine-tuned on "
+    "CUHK03 and PETA (research-only terms) and taught by Intel's person-reidentification-retail-0277/"
+    "0286 (Apache-2.0). Check every one of these terms before any other use."
+)
 # torchreid names its files after the set they learned from; that set's terms carry over
 _TORCHREID_SETS = {"msmt17": "MSMT17", "market1501": "Market-1501", "duke": "DukeMTMC-reID"}
+
+
+def published_network(cfg: TrainConfig) -> str:
+    """The network a run started from, in words: an IR file's model, or torchreid's OSNet."""
+    if cfg.backbone == "openvino_ir" and cfg.backbone_weights is not None:
+        return f"Intel's {cfg.backbone_weights.stem} (Apache-2.0, OpenVINO IR read into PyTorch)"
+    return f"torchreid's published OSNet x0.25 weights, trained by torchreid on {initialised_from(cfg)}"
 
 
 def initialised_from(cfg: TrainConfig) -> str:
@@ -67,6 +83,9 @@ def initialised_from(cfg: TrainConfig) -> str:
 
 def license_text(cfg: TrainConfig, dataset: str | None = None) -> str:
     """`dataset`: what the run learned from, as `training_data` takes it."""
+    if cfg.backbone == "openvino_ir" and cfg.backbone_weights is not None:
+        ir = cfg.backbone_weights.stem
+        return (_LICENSE_IR_PRETRAINED if dataset == "pretrained" else _LICENSE_IR_MULTISITE).format(ir=ir)
     if dataset == "pretrained":
         return _LICENSE_PRETRAINED.format(init=initialised_from(cfg))
     return (
@@ -85,11 +104,17 @@ INTENDED_USE = (
 )
 
 
+def _frame_cnn(cfg: TrainConfig) -> str:
+    if cfg.backbone == "openvino_ir" and cfg.backbone_weights is not None:
+        return f"{cfg.backbone_weights.stem} (OpenVINO IR read into PyTorch)"
+    return cfg.backbone
+
+
 def architecture(cfg: TrainConfig, dataset: str | None = None) -> str:
     if dataset == "pretrained":
         return (
-            f"{cfg.backbone} frame CNN as published (its own 512-d head), temporal mean pooling, "
-            "L2-normalised"
+            f"{_frame_cnn(cfg)} frame CNN as published (its own {cfg.embedding_dim}-d head), temporal mean "
+            "pooling, L2-normalised"
         )
     head = {
         "recurrent": "a GRU-RCN on each of 3 feature levels (Wu et al. 2016) as a residual on temporal "
@@ -98,13 +123,18 @@ def architecture(cfg: TrainConfig, dataset: str | None = None) -> str:
         "temporal mean pooling",
         "pooling": "temporal mean pooling of frame features",
     }[cfg.head]
-    return f"{cfg.backbone} frame CNN, {head}, linear neck + BNNeck to {cfg.embedding_dim}-d, L2-normalised"
+    neck = f"linear neck + BNNeck to {cfg.embedding_dim}-d, L2-normalised"
+    return f"{_frame_cnn(cfg)} frame CNN, {head}, {neck}"
 
 
 def training_data(cfg: TrainConfig, dataset: str | None = None) -> str:
     """`dataset`: the split the run learned from, where `cfg.dataset` names only its container (a pack)."""
     name = dataset or cfg.dataset
-    text = TRAINING_DATA.get(name, name).format(split_id=cfg.split_id, init=initialised_from(cfg))
+    text = TRAINING_DATA.get(name, name).format(
+        split_id=cfg.split_id, init=initialised_from(cfg), published=published_network(cfg)
+    )
+    if name != "pretrained" and cfg.backbone == "openvino_ir" and cfg.backbone_weights is not None:
+        text += f" Frame network started from {published_network(cfg)}."
     if cfg.held_out_site is not None:
         text += f" {cfg.held_out_site} was held out of training (evaluated on instead)."
     if cfg.unlabeled_root is not None:

@@ -104,7 +104,12 @@ def script_to_onnx(
     net: ReIDNet, example_shape: tuple[int, int] = (2, 3), precision: Literal["fp32", "fp16"] = "fp32"
 ) -> onnx.ModelProto:
     """Script and export the network; no metadata yet. `example_shape` is (B, T) of the example input."""
-    wrapper = UInt8Frames(net.eval()) if precision == "fp32" else UInt8FramesHalf(net.eval())
+    net = net.eval()
+    exportable = net.backbone.scriptable()
+    if exportable is not net.backbone:  # swap in the backbone's own TorchScript form, on a copy
+        net = copy.copy(net)
+        net.backbone = exportable  # type: ignore[assignment]
+    wrapper = UInt8Frames(net) if precision == "fp32" else UInt8FramesHalf(net)
     graph = torch.jit.script(wrapper)
     height, width = net.input_size
     example = torch.randint(0, 256, (*example_shape, height, width, 3), dtype=torch.uint8)

@@ -31,5 +31,10 @@ class Backbone(nn.Module):
         on top of its last map overrides this."""
         return last_level.mean(dim=(2, 3))
 
+    def scriptable(self) -> nn.Module:
+        """What the exporter scripts in this backbone's place: itself, unless its code is beyond
+        TorchScript's types (then a traced copy with `forward` and `frame_vectors`)."""
+        return self
+
     def forward(self, x: Tensor) -> list[Tensor]:  # (N, 3, H, W) -> one (N, C_l, H_l, W_l) per level
         raise NotImplementedError

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from model_export.cli import main
+from model_export.config import TrainConfig
 from model_export.engine.checkpoint import load_model, trained_on
 from model_export.export import card
 from model_export.modeling.backbones.osnet import OSNet
@@ -59,3 +61,51 @@ def test_the_card_says_nothing_was_trained_and_whose_terms_apply(
     licence = card.license_text(cfg, "pretrained")
     assert "MSMT17" in licence and "Intel" not in licence and "CUHK03" not in licence
     assert "as published" in card.architecture(cfg, "pretrained")
+
+
+@pytest.fixture(scope="module")
+def intel_like(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("openvino")
+    from ir_graphs import write_reid_ir
+
+    return write_reid_ir(tmp_path_factory.mktemp("ir") / "person-reidentification-retail-9999.xml")
+
+
+def test_a_published_ir_network_embeds_its_own_vectors_pooled(intel_like: Path, tmp_path: Path) -> None:
+    import openvino as ov
+    from ir_graphs import FRAME_DIM, H, W
+
+    out = tmp_path / "ir.pt"
+    args = [
+        "pretrained",
+        "--backbone",
+        "openvino_ir",
+        "--backbone-weights",
+        str(intel_like),
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    net, cfg = load_model(out)
+    assert cfg.embedding_dim == FRAME_DIM and trained_on(out) == "pretrained"
+    x = torch.rand(2, 3, 3, H, W)
+    compiled = ov.Core().compile_model(str(intel_like), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    bgr = (x.flatten(0, 1) * 255).flip(1).numpy()
+    vectors = torch.from_numpy(np.concatenate([compiled(bgr[i : i + 1])[0] for i in range(len(bgr))]))
+    vectors = vectors.view(2, 3, -1)
+    with torch.no_grad():
+        got = net(x)
+    torch.testing.assert_close(got, F.normalize(vectors.mean(dim=1), dim=1), atol=1e-4, rtol=1e-3)
+
+
+def test_cards_of_ir_networks_name_intels_model_and_its_licence(intel_like: Path) -> None:
+    published = TrainConfig(backbone="openvino_ir", backbone_weights=intel_like, head="pooling")
+    licence = card.license_text(published, "pretrained")
+    assert "person-reidentification-retail-9999" in licence and "Apache-2.0" in licence
+    assert "torchreid" not in licence and "CUHK03" not in licence
+    assert "person-reidentification-retail-9999" in card.training_data(published, "pretrained")
+    tuned = TrainConfig(backbone="openvino_ir", backbone_weights=intel_like, dataset="multisite")
+    licence = card.license_text(tuned)
+    assert "fine-tuned" in licence and "CUHK03" in licence and "torchreid" not in licence
+    assert "started from Intel's person-reidentification-retail-9999" in card.training_data(tuned)
+    assert card.architecture(tuned).startswith("person-reidentification-retail-9999")

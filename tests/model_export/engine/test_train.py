@@ -260,3 +260,25 @@ def test_each_epoch_is_kept_when_asked(synthetic_split: ReIDSplit, tmp_path: Pat
     )
     model, _ = load_model(out / "epoch-001.pt")
     assert not torch.equal(model.state_dict()["bnneck.weight"], last["model"]["bnneck.weight"])
+
+
+def test_a_published_network_starts_a_run_with_a_fresh_classifier(tmp_path: Path) -> None:
+    """`pretrained` writes a one-class checkpoint; a run on real people takes all of it but the
+    classifier, which names that run's own identities."""
+    from model_export.engine.train import init_weights
+
+    published = build_model(TrainConfig(backbone="mobilenetv2", pretrained=False), num_classes=1)
+    with torch.no_grad():
+        published.neck.weight.fill_(0.5)
+    path = tmp_path / "published.pt"
+    torch.save({"model": published.state_dict()}, path)
+    net = build_model(TrainConfig(backbone="mobilenetv2", pretrained=False), num_classes=7)
+    fresh = net.classifier.weight.clone()
+    init_weights(net, path)
+    torch.testing.assert_close(net.neck.weight, published.neck.weight)
+    torch.testing.assert_close(net.classifier.weight, fresh)
+    other = build_model(
+        TrainConfig(backbone="mobilenetv2", pretrained=False, embedding_dim=64), num_classes=7
+    )
+    with pytest.raises(ValueError, match="does not fit"):
+        init_weights(other, path)
