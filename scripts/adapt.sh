@@ -4,16 +4,18 @@
 #                                            CROPS/<camera>/<track>/*.jpg; see docs/model.md)
 # 1. the teachers (Intel 0277 + 0286, Apache-2.0) embed your crops once, added to the cache of the
 #    eight training sites (only new crops are embedded);
-# 2. OSNet x0.25 from torchreid's MSMT17 weights learns the eight labelled sites as the default's
+# 2. OSNet x0.25 from torchreid's MSMT17 weights learns the eight labelled sites as rc.3's
 #    second member does, and your crops beside each batch through the teachers' terms alone;
 # 3. export -> models/NAME.onnx (evaluated on CUHK03 val, thresholds measured on VIPeR and PRID,
 #    verified against the checkpoint);
-# 4. combine it with rc.2 (the default's first member) -> models/NAME-duo.onnx, the file to serve:
+# 4. combine it with rc.2 (rc.3's first member) -> models/NAME-duo.onnx, the file to serve:
 #    REID_MODEL_PATH=models/NAME-duo.onnx, a new model id, so it starts an empty gallery of its own.
 # Measured (docs/model.md, "A site's own crops, without labels"), on new people of a site whose other
 # people's crops went in: 3DPeS 0.663 -> 0.748 rank-1 (epoch 3), PRID 0.330 -> 0.470 (epoch 5), VIPeR no gain
-# alone; beside rc.2, PRID 0.380 -> 0.470 with VIPeR kept (0.404 -> 0.401), against the default's 0.450 / 0.404.
+# alone; beside rc.2, PRID 0.380 -> 0.470 with VIPeR kept (0.404 -> 0.401), against rc.3's 0.450 / 0.404.
 # Measure on a few labelled people of your own before you switch. Rerunning resumes.
+# This is rc.3's recipe: 2.0.0 (the default, two fine-tuned Intel networks) is far ahead of its result
+# on VIPeR and PRID without any adaptation; adapting 2.0.0's members this way is not measured yet.
 # About 5 minutes an epoch on 2 CPU cores with a few thousand crops; EPOCHS (default 8), THREADS.
 set -euo pipefail
 cd "$(dirname "$0")/.."

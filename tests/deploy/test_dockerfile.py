@@ -19,10 +19,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
-MODEL = "models/osnet-duo-multisite.onnx"
-# the previous default (for the galleries it filled) and the GRU-RCN network ride along:
-# REID_MODEL_PATH switches to either without a rebuild
-ALSO = "models/osnet-pool-multisite.onnx models/grurcn-osnet-multisite.onnx"
+MODEL = "models/osnet-ain-duo-multisite.onnx"
+# the default's faster member alone, the previous defaults (for the galleries they filled) and the
+# GRU-RCN network ride along: REID_MODEL_PATH switches to any of them without a rebuild
+ALSO = " ".join(
+    f"models/{name}.onnx"
+    for name in (
+        "osnet-ain-0277-multisite",
+        "osnet-duo-multisite",
+        "osnet-pool-multisite",
+        "grurcn-osnet-multisite",
+    )
+)
 FINAL_STAGES = ("cpu", "gpu")
 
 

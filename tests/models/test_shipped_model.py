@@ -1,8 +1,9 @@
 """The models in models/ keep their contract, and the card's figures are what they really do on CUHK03.
 
-The default (the service's `DEFAULT_MODEL`, an ensemble whose first member is the previous default),
-the previous default and 1.0.0, kept so that galleries filled by them can still be served until their
-people are enrolled again, and the GRU-RCN network (for tracklets of real video, one setting away)."""
+The default (the service's `DEFAULT_MODEL`, an ensemble of two fine-tuned Intel networks) and its
+larger member alone (the faster choice); the previous defaults (rc.3, an ensemble whose first member
+is rc.2, and rc.2) and 1.0.0, kept so that galleries filled by them can still be served until their
+people are enrolled again; and the GRU-RCN network (for tracklets of real video, one setting away)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from model_export.export.verify import open_session, sample_frames, verify
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 MODELS = [
+    MODELS_DIR / "osnet-ain-duo-multisite.onnx",
+    MODELS_DIR / "osnet-ain-0277-multisite.onnx",
     MODELS_DIR / "osnet-duo-multisite.onnx",
     MODELS_DIR / "osnet-pool-multisite.onnx",
     MODELS_DIR / "grurcn-osnet-multisite.onnx",
@@ -90,10 +93,10 @@ def test_the_default_models_thresholds_match_a_fresh_calibration(real_data_root:
         assert new.true_match_rate == pytest.approx(old.true_match_rate, abs=3e-3)
 
 
-def test_the_default_is_the_previous_default_side_by_side_with_a_second_network() -> None:
+def test_rc3_is_rc2_side_by_side_with_a_second_network() -> None:
     """Its first 512 numbers are rc.2's embedding at the weight the card states: a gallery's cosine
-    under the default is the mean of rc.2's and the second member's."""
-    duo, first = MODELS[0], MODELS[1]
+    under rc.3 is the mean of rc.2's and the second member's."""
+    duo, first = MODELS[2], MODELS[3]
     meta = read_metadata(duo)
     member = read_metadata(first)
     assert f"0.50 x {member.name} {member.version}" in meta.architecture
@@ -103,3 +106,18 @@ def test_the_default_is_the_previous_default_side_by_side_with_a_second_network(
     assert got.shape == (2, 1024)
     np.testing.assert_allclose(got[:, :512], alone * scales([1.0, 1.0])[0], atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(got[:, 512:], axis=1), np.sqrt(0.5), atol=1e-5)
+
+
+def test_the_default_is_two_fine_tuned_intel_networks_at_equal_weight() -> None:
+    """The card's members, each half of the embedding at unit length times sqrt(1/2), and the
+    licence of weights derived from Apache-2.0 ones."""
+    meta = read_metadata(MODELS[0])
+    assert "0.50 x osnet-ain-0277-multisite 2.0.0+" in meta.architecture
+    assert "0.50 x osnet-ain-0286-multisite 2.0.0+" in meta.architecture
+    assert "person-reidentification-retail-0277" in meta.license and "Apache-2.0" in meta.license
+    got = open_session(MODELS[0]).run(
+        [meta.output_name], {meta.input_name: sample_frames(meta, (2, 3), seed=7)}
+    )[0]
+    assert got.shape == (2, 512)
+    for half in (got[:, :256], got[:, 256:]):
+        np.testing.assert_allclose(np.linalg.norm(half, axis=1), np.sqrt(0.5), atol=1e-5)
