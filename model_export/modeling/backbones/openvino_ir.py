@@ -239,6 +239,8 @@ class _Graph:
                 continue
             if kind not in _DATA_OPS:
                 raise ValueError(f"{xml}: operation {kind} ({name}) is not supported")
+            if name in self.index:
+                raise ValueError(f"{xml}: two operations are named {name}; values are found by name")
             step, srcs = self._step(kind, op, ins)
             value = len(self.shapes)
             self.index[name] = value
