@@ -176,16 +176,18 @@ def init_weights(model: ReIDNet, path: Path) -> None:
     does not match is an error."""
     state = load_checkpoint(path)["model"]
     own = model.classifier.weight
-    if state.get("classifier.weight", own).shape != own.shape:
-        state = {k: v for k, v in state.items() if k != "classifier.weight"}
+    fresh = {"classifier.weight"} if state.get("classifier.weight", own).shape != own.shape else set()
+    state = {k: v for k, v in state.items() if k not in fresh}
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a tensor of another shape: another backbone or embedding size
         raise ValueError(f"{path} does not fit this network: {exc}") from exc
-    wrong = [k for k in [*missing, *unexpected] if not k.startswith("temporal.") and k != "classifier.weight"]
+    temporal = [k for k in missing if k.startswith("temporal.")]
+    wrong = [k for k in [*missing, *unexpected] if k not in temporal and k not in fresh]
     if wrong:
         raise ValueError(f"{path} does not fit this network: {wrong[:5]}")
-    print(f"initialised from {path}; new: {len(missing)} temporal tensors")
+    classifier = ", a fresh classifier" if fresh else ""
+    print(f"initialised from {path}; new: {len(temporal)} temporal tensors{classifier}")
 
 
 def make_optimizer(

@@ -67,10 +67,17 @@ _LICENSE_IR_MULTISITE = (
 _TORCHREID_SETS = {"msmt17": "MSMT17", "market1501": "Market-1501", "duke": "DukeMTMC-reID"}
 
 
+def _ir_model(cfg: TrainConfig) -> str | None:
+    """The published model an IR backbone was read from (its file's name), or None for any other."""
+    if cfg.backbone == "openvino_ir" and cfg.backbone_weights is not None:
+        return cfg.backbone_weights.stem
+    return None
+
+
 def published_network(cfg: TrainConfig) -> str:
     """The network a run started from, in words: an IR file's model, or torchreid's OSNet."""
-    if cfg.backbone == "openvino_ir" and cfg.backbone_weights is not None:
-        return f"Intel's {cfg.backbone_weights.stem} (Apache-2.0, OpenVINO IR read into PyTorch)"
+    if (ir := _ir_model(cfg)) is not None:
+        return f"Intel's {ir} (Apache-2.0, OpenVINO IR read into PyTorch)"
     return f"torchreid's published OSNet x0.25 weights, trained by torchreid on {initialised_from(cfg)}"
 
 
@@ -83,8 +90,7 @@ def initialised_from(cfg: TrainConfig) -> str:
 
 def license_text(cfg: TrainConfig, dataset: str | None = None) -> str:
     """`dataset`: what the run learned from, as `training_data` takes it."""
-    if cfg.backbone == "openvino_ir" and cfg.backbone_weights is not None:
-        ir = cfg.backbone_weights.stem
+    if (ir := _ir_model(cfg)) is not None:
         return (_LICENSE_IR_PRETRAINED if dataset == "pretrained" else _LICENSE_IR_MULTISITE).format(ir=ir)
     if dataset == "pretrained":
         return _LICENSE_PRETRAINED.format(init=initialised_from(cfg))
@@ -105,9 +111,8 @@ INTENDED_USE = (
 
 
 def _frame_cnn(cfg: TrainConfig) -> str:
-    if cfg.backbone == "openvino_ir" and cfg.backbone_weights is not None:
-        return f"{cfg.backbone_weights.stem} (OpenVINO IR read into PyTorch)"
-    return cfg.backbone
+    ir = _ir_model(cfg)
+    return cfg.backbone if ir is None else f"{ir} (OpenVINO IR read into PyTorch)"
 
 
 def architecture(cfg: TrainConfig, dataset: str | None = None) -> str:
@@ -133,7 +138,7 @@ def training_data(cfg: TrainConfig, dataset: str | None = None) -> str:
     text = TRAINING_DATA.get(name, name).format(
         split_id=cfg.split_id, init=initialised_from(cfg), published=published_network(cfg)
     )
-    if name != "pretrained" and cfg.backbone == "openvino_ir" and cfg.backbone_weights is not None:
+    if name != "pretrained" and _ir_model(cfg) is not None:
         text += f" Frame network started from {published_network(cfg)}."
     if cfg.held_out_site is not None:
         text += f" {cfg.held_out_site} was held out of training (evaluated on instead)."

@@ -106,8 +106,8 @@ def script_to_onnx(
     """Script and export the network; no metadata yet. `example_shape` is (B, T) of the example input."""
     net = net.eval()
     exportable = net.backbone.scriptable()
-    if exportable is not net.backbone:  # swap in the backbone's own TorchScript form, on a copy
-        net = copy.copy(net)
+    if exportable is not net.backbone:  # swap in the backbone's own TorchScript form, on a copy:
+        net = copy.deepcopy(net)  # a shallow copy shares its submodules, and the caller's would change
         net.backbone = exportable  # type: ignore[assignment]
     wrapper = UInt8Frames(net) if precision == "fp32" else UInt8FramesHalf(net)
     graph = torch.jit.script(wrapper)

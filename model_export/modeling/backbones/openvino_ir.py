@@ -352,9 +352,8 @@ class OpenVinoIRNet(Backbone):
         pools = [v for v, s, _ in trunk if isinstance(s, _Pool) and s.op == "AvgPool"]
         self.level_ids = [*pools, last]
         self.level_channels = tuple(graph.shapes[v][1] for v in self.level_ids)  # type: ignore[misc]
-        # Trunk values keep their numbers (0 RGB, 1 BGR, then one per step); the head is renumbered
-        # from 0, its input, so it runs on the last level alone.
-        trunk_map = {v: v for v in graph.shapes}
+        # Trunk values keep the numbers the graph gave them (0 RGB, 1 BGR, then one per step, in
+        # order); the head is renumbered from 0, its input, so it runs on the last level alone.
         head_map = {last: 0}
         for pos, (value, step, srcs) in enumerate(head):
             for s in srcs:
@@ -362,8 +361,6 @@ class OpenVinoIRNet(Backbone):
                     raise ValueError(f"the frame head reads value {s} of the trunk, not only the last map")
             _renumber(step, head_map)
             head_map[value] = pos + 1
-        for _, step, _ in trunk:
-            _renumber(step, trunk_map)
         if graph.output not in head_map:
             raise ValueError("the graph's output is not computed by its head")
         self.output_id = head_map[graph.output]

@@ -67,6 +67,7 @@ def test_a_network_on_it_exports_to_onnx_with_free_batch_and_length(ir: Path) ->
     cfg = TrainConfig(backbone="openvino_ir", backbone_weights=ir, head="recurrent", embedding_dim=FRAME_DIM)
     net = build_model(cfg, num_classes=3).eval()
     graph = script_to_onnx(net).SerializeToString()
+    assert isinstance(net.backbone, OpenVinoIRNet)  # exported from a copy: the caller's stays as it was
     session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
     frames = np.random.default_rng(2).integers(0, 256, (3, 5, H, W, 3), dtype=np.uint8)
     got = session.run(None, {"frames": frames})[0]
