@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--teachers",
         nargs="+",
         default=["person-reidentification-retail-0277", "person-reidentification-retail-0286"],
-        help="Apache-2.0 peers only: a teacher's licence carries over to what it teaches",
+        help="Apache-2.0 peers by name, or our own exported .onnx files (an ensemble taught to one "
+        "network); a teacher's licence carries over to what it teaches",
     )
     teach_p.add_argument("--out", type=Path, default=Path("runs/teachers/multisite.npz"))
     teach_p.add_argument(
@@ -343,15 +344,27 @@ def _compare(args: argparse.Namespace) -> int:
 def _teach(args: argparse.Namespace) -> int:
     from model_export.data.readers import open_split
     from model_export.data.readers.unlabeled import read_unlabeled
-    from model_export.distillation.teacher_cache import build_teacher_cache
+    from model_export.distillation.file_teacher import ContractFileTeacher
+    from model_export.distillation.teacher_cache import CropEmbedFn, build_teacher_cache
     from model_export.evaluation.peers import build_peer
 
     split = open_split(args.dataset, args.data_root)
     frames = [f for t in split.train for f in t.frames]
     if args.unlabeled_root is not None:
         frames += [f for t in read_unlabeled(args.unlabeled_root) for f in t.frames]
-    teachers = {name: build_peer(name, args.peers_root, args.threads) for name in args.teachers}
-    out = build_teacher_cache(frames, teachers, args.out)
+    teachers: dict[str, CropEmbedFn] = {}
+    sizes = set()
+    for spec in args.teachers:
+        teacher = (
+            ContractFileTeacher(Path(spec), threads=args.threads)
+            if spec.endswith(".onnx")
+            else build_peer(spec, args.peers_root, args.threads)
+        )
+        teachers[teacher.name] = teacher
+        sizes.add(teacher.input_size)
+    if len(sizes) != 1:
+        raise SystemExit(f"teachers of different input sizes {sorted(sizes)}: build one cache per size")
+    out = build_teacher_cache(frames, teachers, args.out, input_size=sizes.pop())
     print(f"{len(set(frames))} crops x {len(teachers)} teachers -> {out}")
     return 0
 

@@ -39,6 +39,13 @@ def trained_on(path: Path) -> str:
     return str(state.get("split_name") or TrainConfig.from_json(state["config"]).dataset)
 
 
+def taught_by(path: Path) -> list[str] | None:
+    """The teachers a run distilled, as its cache named them; None for a checkpoint from before
+    checkpoints named them (every such run was taught by Intel's 0277 and 0286, if by anyone)."""
+    teachers = load_checkpoint(path).get("teachers")
+    return None if teachers is None else [str(t) for t in teachers]
+
+
 def load_model(path: Path) -> tuple[ReIDNet, TrainConfig]:
     """The trained network in eval mode (no ImageNet weights are loaded: the checkpoint has them all)."""
     state = load_checkpoint(path)

@@ -362,6 +362,8 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
     model = model.to(device, memory_format=torch.channels_last)
     input_size = model.input_size
     teacher = TeacherTable(cfg.teacher_cache) if cfg.teacher_cache is not None else None
+    # who taught it, kept for the card: a cache names its teachers inside, not by its path
+    taught_by = teacher.teachers if teacher is not None and cfg.w_distill + cfg.w_distill_sim > 0 else []
     # Maps the student's embedding into the teachers' space for the per-crop loss; training only.
     distill_head = torch.nn.Linear(cfg.embedding_dim, teacher.dim, bias=False).to(device) if teacher else None
     optimizer = make_optimizer(model, cfg, list(distill_head.parameters()) if distill_head else [])
@@ -475,6 +477,7 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
         state = {
             "model": model.state_dict(),
             "distill_head": distill_head.state_dict() if distill_head is not None else None,
+            "teachers": taught_by,
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "epoch": epoch + 1,

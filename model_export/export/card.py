@@ -5,6 +5,8 @@ Written once here so that the metadata, `models/README.md` and the service's `/m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from model_export.config import TrainConfig
 from model_export.modeling.backbones import OSNET_WEIGHTS
 
@@ -18,9 +20,7 @@ TRAINING_DATA = {
         "Eight sites, 1,400 identities, 24,348 crops: CUHK03 train_resized cut by hand (labeled) and "
         "by a detector (detected, the same 743 people under the same ids), and the PETA re-id subsets "
         "i-LID, 3DPeS, CAVIAR4REID, TownCentre and SARC3D. Never VIPeR or PRID: they test unseen "
-        "cameras. Teachers: Intel person-reidentification-retail-0277 and -0286 (Apache-2.0), their "
-        "embeddings of every training crop distilled beside the identity and triplet losses. Terms: "
-        "CUHK03 and PETA research use only."
+        "cameras. {teaching} Terms: CUHK03 and PETA research use only."
     ),
     "pretrained": (
         "No training here: {published}, unchanged; its own head's vectors averaged over a tracklet's frames."
@@ -45,9 +45,8 @@ _LICENSE_CUHK03 = (
 )
 _LICENSE_MULTISITE = (
     "Code and weights: MIT. Research use only: trained on CUHK03 and PETA (research-only terms), from "
-    "torchreid's OSNet x0.25 weights (MIT code, trained on {init}: research-only terms), and "
-    "taught by Intel's person-reidentification-retail-0277/0286 (Apache-2.0). Check every one of "
-    "these terms before any other use."
+    "torchreid's OSNet x0.25 weights (MIT code, trained on {init}: research-only terms){taught}. "
+    "Check every one of these terms before any other use."
 )
 _LICENSE_PRETRAINED = (
     "Code: MIT. Weights: torchreid's OSNet x0.25 as published (MIT code, trained on {init}: "
@@ -60,9 +59,10 @@ _LICENSE_IR_PRETRAINED = (
 _LICENSE_IR_MULTISITE = (
     "Code: MIT. Weights: Apache-2.0, a modification (fine-tuned here) of Intel's {ir} from the Open "
     "Model Zoo (Apache-2.0; Intel does not say which data trained it). Research use only: fine-tuned on "
-    "CUHK03 and PETA (research-only terms) and taught by Intel's person-reidentification-retail-0277/"
-    "0286 (Apache-2.0). Check every one of these terms before any other use."
+    "CUHK03 and PETA (research-only terms){taught}. Check every one of these terms before any other use."
 )
+# the teachers of every run before checkpoints named theirs
+INTEL_PAIR = ("person-reidentification-retail-0277", "person-reidentification-retail-0286")
 # torchreid names its files after the set they learned from; that set's terms carry over
 _TORCHREID_SETS = {"msmt17": "MSMT17", "market1501": "Market-1501", "duke": "DukeMTMC-reID"}
 
@@ -88,14 +88,42 @@ def initialised_from(cfg: TrainConfig) -> str:
     return found[0] if found else f"the data behind {name} (check it)"
 
 
-def license_text(cfg: TrainConfig, dataset: str | None = None) -> str:
-    """`dataset`: what the run learned from, as `training_data` takes it."""
+def teachers_text(teachers: Sequence[str]) -> str:
+    """The teachers in words with their terms: Intel's peers by name, or an exported file of ours
+    (named `<name>-<version>` by `teach`), whose own card's terms carry over to what it taught."""
+    return " and ".join(
+        f"Intel's {name} (Apache-2.0)"
+        if name.startswith("person-reidentification-")
+        else f"this project's exported {name} (its card's terms carry over)"
+        for name in teachers
+    )
+
+
+def _taught(teachers: Sequence[str]) -> str:
+    return f", and taught by {teachers_text(teachers)}" if teachers else ""
+
+
+def _teaching(teachers: Sequence[str]) -> str:
+    if not teachers:
+        return "No teacher: identity and triplet losses only."
+    return (
+        f"Teachers: {teachers_text(teachers)}, their embeddings of every training crop distilled "
+        "beside the identity and triplet losses."
+    )
+
+
+def license_text(cfg: TrainConfig, dataset: str | None = None, teachers: Sequence[str] = INTEL_PAIR) -> str:
+    """`dataset`: what the run learned from, as `training_data` takes it; `teachers`: as `teach` named
+    them in the run's cache."""
+    taught = _taught(teachers)
     if (ir := _ir_model(cfg)) is not None:
-        return (_LICENSE_IR_PRETRAINED if dataset == "pretrained" else _LICENSE_IR_MULTISITE).format(ir=ir)
+        if dataset == "pretrained":
+            return _LICENSE_IR_PRETRAINED.format(ir=ir)
+        return _LICENSE_IR_MULTISITE.format(ir=ir, taught=taught)
     if dataset == "pretrained":
         return _LICENSE_PRETRAINED.format(init=initialised_from(cfg))
     return (
-        _LICENSE_MULTISITE.format(init=initialised_from(cfg))
+        _LICENSE_MULTISITE.format(init=initialised_from(cfg), taught=taught)
         if cfg.dataset in ("multisite", "pack") or cfg.backbone.startswith("osnet")
         else _LICENSE_CUHK03
     )
@@ -132,11 +160,14 @@ def architecture(cfg: TrainConfig, dataset: str | None = None) -> str:
     return f"{_frame_cnn(cfg)} frame CNN, {head}, {neck}"
 
 
-def training_data(cfg: TrainConfig, dataset: str | None = None) -> str:
+def training_data(cfg: TrainConfig, dataset: str | None = None, teachers: Sequence[str] = INTEL_PAIR) -> str:
     """`dataset`: the split the run learned from, where `cfg.dataset` names only its container (a pack)."""
     name = dataset or cfg.dataset
     text = TRAINING_DATA.get(name, name).format(
-        split_id=cfg.split_id, init=initialised_from(cfg), published=published_network(cfg)
+        split_id=cfg.split_id,
+        init=initialised_from(cfg),
+        published=published_network(cfg),
+        teaching=_teaching(teachers),
     )
     if name != "pretrained" and _ir_model(cfg) is not None:
         text += f" Frame network started from {published_network(cfg)}."

@@ -10,7 +10,7 @@ import torch
 
 from model_export.data.dataset import FrameStore
 from model_export.data.readers import read_cuhk03
-from model_export.engine.checkpoint import load_model, trained_on
+from model_export.engine.checkpoint import load_model, taught_by, trained_on
 from model_export.evaluation.compare import TEST_SETS, UNSEEN
 from model_export.export import card
 from model_export.export.ensemble import combine, members_reference
@@ -58,14 +58,16 @@ def export_command(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     net, cfg = load_model(args.checkpoint)
     learned_from = trained_on(args.checkpoint)
+    teachers = taught_by(args.checkpoint)
+    taught = card.INTEL_PAIR if teachers is None else teachers
     meta = export_onnx(
         net,
         args.out,
         name=args.name,
         semver=args.semver,
         architecture=card.architecture(cfg, learned_from),
-        training_data=card.training_data(cfg, learned_from),
-        license=card.license_text(cfg, learned_from),
+        training_data=card.training_data(cfg, learned_from, taught),
+        license=card.license_text(cfg, learned_from, taught),
         intended_use=card.INTENDED_USE,
         frames_per_chunk=args.frames_per_chunk,
         slim=args.slim,

@@ -48,6 +48,7 @@ def test_distillation_terms_train_and_resume(synthetic_split: ReIDSplit, tmp_pat
     state = load_checkpoint(out / "last.pt")
     head = state["distill_head"]["weight"]
     assert head.shape == (3, cfg.embedding_dim)  # student embedding -> teacher space
+    assert state["teachers"] == ["colour"]  # for the card
 
     longer = small_config(out, teacher_cache=cache, w_distill=1.0, w_distill_sim=10.0, epochs=2, max_steps=6)
     train(longer, synthetic_split)  # resumes: the projection must come back with the network

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from model_export.config import TrainConfig
+from model_export.engine.checkpoint import save_checkpoint, taught_by
 from model_export.export.card import license_text, training_data
 
 
@@ -34,3 +35,24 @@ def test_training_data_says_what_was_held_out_and_what_came_without_labels() -> 
     text = training_data(cfg)
     assert "3DPeS was held out of training" in text
     assert "unlabeled crops from site-7-tracks" in text and "terms of that footage carry over" in text
+
+
+def test_the_card_names_the_teachers_the_run_learned_from() -> None:
+    cfg = TrainConfig(dataset="multisite", backbone="osnet_x0_25")
+    earlier = training_data(cfg)  # checkpoints from before they named their teachers: Intel's pair
+    assert (
+        "person-reidentification-retail-0277 (Apache-2.0) and Intel's person-reidentification-retail-0286"
+        in earlier
+    )
+    ours = ["osnet-ain-duo-multisite-2.0.0+e75d8b0d"]
+    for text in (training_data(cfg, teachers=ours), license_text(cfg, teachers=ours)):
+        assert "this project's exported osnet-ain-duo-multisite-2.0.0+e75d8b0d" in text and "0286" not in text
+    untaught_data, untaught_licence = training_data(cfg, teachers=[]), license_text(cfg, teachers=[])
+    assert "No teacher" in untaught_data and "distilled" not in untaught_data
+    assert "taught" not in untaught_licence and "Intel" not in untaught_licence
+
+
+def test_checkpoints_name_their_teachers_and_older_ones_say_nothing(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path / "new.pt", {"config": "{}", "teachers": ["a-1.0.0"]})
+    save_checkpoint(tmp_path / "old.pt", {"config": "{}"})
+    assert taught_by(tmp_path / "new.pt") == ["a-1.0.0"] and taught_by(tmp_path / "old.pt") is None

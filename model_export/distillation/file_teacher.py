@@ -1,0 +1,45 @@
+"""One of our own exported files as a teacher: an ensemble distilled into one network.
+
+A combined file (`model_export combine`) is more accurate than either member but costs both; taught
+by it, one member's architecture can carry part of that gain at its own price (ensemble
+distillation). The file is read through the contract, as the service reads it: uint8 RGB frames in,
+its unit vectors out; each crop is a tracklet of one frame, as the peers embed them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from model_export.export.onnx import read_metadata_props
+from reid_contract import ModelMetadata
+
+
+class ContractFileTeacher:
+    """An exported `.onnx` of ours: uint8 RGB crops (N, 3, H, W) at its input size -> unit vectors."""
+
+    def __init__(self, path: Path, threads: int = 0, batch: int = 16) -> None:
+        props = read_metadata_props(onnx.load(str(path), load_external_data=False))
+        self.meta = ModelMetadata.from_props(props)
+        self.name = f"{self.meta.name}-{self.meta.version}"
+        self.input_size = (self.meta.height, self.meta.width)
+        self.batch = batch
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        if crops.ndim != 4 or tuple(crops.shape[2:]) != self.input_size:
+            raise ValueError(
+                f"{self.name} takes crops of {self.input_size[0]}x{self.input_size[1]}; got {crops.shape}"
+            )
+        frames = np.ascontiguousarray(crops.transpose(0, 2, 3, 1)[:, None])  # (N, T=1, H, W, 3)
+        out = [
+            self._session.run([self.meta.output_name], {self.meta.input_name: frames[i : i + self.batch]})[0]
+            for i in range(0, len(frames), self.batch)
+        ]
+        vectors = np.concatenate(out).astype(np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
