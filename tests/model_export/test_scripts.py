@@ -44,3 +44,28 @@ def test_the_adaptation_recipe_learns_from_the_users_crops() -> None:
     teach = next(parser.parse_args(c) for c in cli_calls(SCRIPTS / "adapt.sh") if c[0] == "teach")
     assert train.unlabeled_root is not None and train.teacher_cache == teach.out
     assert train.w_distill > 0 and train.w_distill_sim > 0
+
+
+def test_the_adaptation_recipe_is_the_default_members_recipe_plus_the_crops() -> None:
+    """Its measured gain is against 2.0.0's first member: the two must stay one recipe."""
+    parser = build_parser()
+    adapt = next(parser.parse_args(c) for c in cli_calls(SCRIPTS / "adapt.sh") if c[0] == "train")
+    member = [
+        args
+        for args in (parser.parse_args(c) for c in cli_calls(SCRIPTS / "reproduce_2.0.sh") if c[0] == "train")
+        if args.backbone == "openvino_ir"
+    ]
+    assert len(member) == 1
+    shared = (
+        "dataset",
+        "backbone",
+        "head",
+        "embedding_dim",
+        "backbone_lr_scale",
+        "w_distill",
+        "w_distill_sim",
+    )
+    shared += ("w_id", "w_frame_id", "w_triplet", "w_siamese", "ids_per_batch", "seq_lens", "warmup_epochs")
+    for option in shared:
+        assert getattr(adapt, option) == getattr(member[0], option), option
+    assert adapt.init_from is not None and member[0].unlabeled_root is None
