@@ -15,12 +15,15 @@ weights are the last ones: picking the best epoch on the evaluation set would fl
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
 import math
 import random
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -340,12 +343,29 @@ class RunLog:
         self.write({"event": "eval", "epoch": epoch, "step": step, **summary})
 
 
+@contextlib.contextmanager
+def flushed_denormals() -> Iterator[None]:
+    """Denormal floats flushed to zero while it lasts, the processor's setting put back after. Late
+    in a run, as weights and gradients shrink, denormals can halve CPU throughput; but the setting is
+    the thread's, Python's own float arithmetic included, and a caller sharing the process (a test
+    session, a notebook, a property-based tester that checks for it) must not inherit it."""
+    before = sys.float_info.min / 3.0 == 0.0
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(before)
+
+
 def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
     """Train (or resume) a run; returns the last evaluation summary."""
+    with flushed_denormals():
+        return _train(cfg, split)
+
+
+def _train(cfg: TrainConfig, split: ReIDSplit | None) -> dict[str, Any]:
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    # Late in a run, as weights and gradients shrink, denormal floats can halve CPU throughput.
-    torch.set_flush_denormal(True)
     seed_everything(cfg.seed)
     split = split or open_split(cfg.dataset, cfg.data_root, cfg.split_id, cfg.held_out_site)
     out_dir = cfg.out_dir
