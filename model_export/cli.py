@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from model_export.config import TrainConfig
+from model_export.evaluation.peers import DEFAULT_TEACHERS
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -155,9 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     teach_p.add_argument(
         "--teachers",
         nargs="+",
-        default=["person-reidentification-retail-0277", "person-reidentification-retail-0286"],
-        help="Apache-2.0 peers by name, or our own exported .onnx files (an ensemble taught to one "
-        "network); a teacher's licence carries over to what it teaches",
+        default=list(DEFAULT_TEACHERS),
+        help="peers by name (model_export/evaluation/peers.py), or our own exported .onnx files (an "
+        "ensemble taught to one network); a teacher's terms carry over to what it teaches",
     )
     teach_p.add_argument("--out", type=Path, default=Path("runs/teachers/multisite.npz"))
     teach_p.add_argument(

@@ -11,25 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 
-from model_export.export.onnx import read_metadata_props
-from reid_contract import ModelMetadata
+from model_export.evaluation.peers import normalise
+from model_export.export.runtime import read_metadata
+from model_export.export.verify import open_session
 
 
 class ContractFileTeacher:
     """An exported `.onnx` of ours: uint8 RGB crops (N, 3, H, W) at its input size -> unit vectors."""
 
     def __init__(self, path: Path, threads: int = 0, batch: int = 16) -> None:
-        props = read_metadata_props(onnx.load(str(path), load_external_data=False))
-        self.meta = ModelMetadata.from_props(props)
+        self.meta = read_metadata(path)
         self.name = f"{self.meta.name}-{self.meta.version}"
         self.input_size = (self.meta.height, self.meta.width)
         self.batch = batch
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = open_session(path, threads)
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         if crops.ndim != 4 or tuple(crops.shape[2:]) != self.input_size:
@@ -41,5 +37,4 @@ class ContractFileTeacher:
             self._session.run([self.meta.output_name], {self.meta.input_name: frames[i : i + self.batch]})[0]
             for i in range(0, len(frames), self.batch)
         ]
-        vectors = np.concatenate(out).astype(np.float32)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return normalise(np.concatenate(out).astype(np.float32))

@@ -20,6 +20,8 @@ INTEL_MODELS: tuple[str, ...] = (
     "person-reidentification-retail-0288",
 )
 OSNET_ONNX = "torchreid-osnet/osnet_x0_25_msmt17.onnx"
+# `teach`'s teachers unless told otherwise, and those of every run before checkpoints named theirs
+DEFAULT_TEACHERS: tuple[str, ...] = INTEL_MODELS[:2]
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3, 1, 1)
 _IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 3, 1, 1)
 

@@ -6,8 +6,10 @@ Written once here so that the metadata, `models/README.md` and the service's `/m
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from model_export.config import TrainConfig
+from model_export.evaluation.peers import DEFAULT_TEACHERS, INTEL_MODELS, OSNET_ONNX
 from model_export.modeling.backbones import OSNET_WEIGHTS
 
 TRAINING_DATA = {
@@ -61,8 +63,6 @@ _LICENSE_IR_MULTISITE = (
     "Model Zoo (Apache-2.0; Intel does not say which data trained it). Research use only: fine-tuned on "
     "CUHK03 and PETA (research-only terms){taught}. Check every one of these terms before any other use."
 )
-# the teachers of every run before checkpoints named theirs
-INTEL_PAIR = ("person-reidentification-retail-0277", "person-reidentification-retail-0286")
 # torchreid names its files after the set they learned from; that set's terms carry over
 _TORCHREID_SETS = {"msmt17": "MSMT17", "market1501": "Market-1501", "duke": "DukeMTMC-reID"}
 
@@ -83,20 +83,27 @@ def published_network(cfg: TrainConfig) -> str:
 
 def initialised_from(cfg: TrainConfig) -> str:
     """The data behind an OSNet's starting weights, read from torchreid's file name."""
-    name = (cfg.backbone_weights or OSNET_WEIGHTS).name.lower()
+    return _data_behind((cfg.backbone_weights or OSNET_WEIGHTS).name)
+
+
+def _data_behind(torchreid_file: str) -> str:
+    name = torchreid_file.lower()
     found = [data for key, data in _TORCHREID_SETS.items() if key in name]
     return found[0] if found else f"the data behind {name} (check it)"
 
 
+def _teacher_text(name: str) -> str:
+    if name in INTEL_MODELS:
+        return f"Intel's {name} (Apache-2.0)"
+    if name == Path(OSNET_ONNX).stem:
+        return f"torchreid's {name} (MIT code, trained on {_data_behind(name)}: research-only terms)"
+    return f"this project's exported {name} (its card's terms carry over)"
+
+
 def teachers_text(teachers: Sequence[str]) -> str:
-    """The teachers in words with their terms: Intel's peers by name, or an exported file of ours
-    (named `<name>-<version>` by `teach`), whose own card's terms carry over to what it taught."""
-    return " and ".join(
-        f"Intel's {name} (Apache-2.0)"
-        if name.startswith("person-reidentification-")
-        else f"this project's exported {name} (its card's terms carry over)"
-        for name in teachers
-    )
+    """The teachers in words with their terms: the peers `teach` knows by name, or an exported file
+    of ours (named `<name>-<version>` by `teach`), whose own card's terms carry over to what it taught."""
+    return " and ".join(_teacher_text(name) for name in teachers)
 
 
 def _taught(teachers: Sequence[str]) -> str:
@@ -112,7 +119,9 @@ def _teaching(teachers: Sequence[str]) -> str:
     )
 
 
-def license_text(cfg: TrainConfig, dataset: str | None = None, teachers: Sequence[str] = INTEL_PAIR) -> str:
+def license_text(
+    cfg: TrainConfig, dataset: str | None = None, teachers: Sequence[str] = DEFAULT_TEACHERS
+) -> str:
     """`dataset`: what the run learned from, as `training_data` takes it; `teachers`: as `teach` named
     them in the run's cache."""
     taught = _taught(teachers)
@@ -160,7 +169,9 @@ def architecture(cfg: TrainConfig, dataset: str | None = None) -> str:
     return f"{_frame_cnn(cfg)} frame CNN, {head}, {neck}"
 
 
-def training_data(cfg: TrainConfig, dataset: str | None = None, teachers: Sequence[str] = INTEL_PAIR) -> str:
+def training_data(
+    cfg: TrainConfig, dataset: str | None = None, teachers: Sequence[str] = DEFAULT_TEACHERS
+) -> str:
     """`dataset`: the split the run learned from, where `cfg.dataset` names only its container (a pack)."""
     name = dataset or cfg.dataset
     text = TRAINING_DATA.get(name, name).format(

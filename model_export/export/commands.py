@@ -12,6 +12,7 @@ from model_export.data.dataset import FrameStore
 from model_export.data.readers import read_cuhk03
 from model_export.engine.checkpoint import load_model, taught_by, trained_on
 from model_export.evaluation.compare import TEST_SETS, UNSEEN
+from model_export.evaluation.peers import DEFAULT_TEACHERS
 from model_export.export import card
 from model_export.export.ensemble import combine, members_reference
 from model_export.export.onnx import as_float_frames, export_onnx, save_onnx, write_metadata
@@ -59,7 +60,7 @@ def export_command(args: argparse.Namespace) -> int:
     net, cfg = load_model(args.checkpoint)
     learned_from = trained_on(args.checkpoint)
     teachers = taught_by(args.checkpoint)
-    taught = card.INTEL_PAIR if teachers is None else teachers
+    taught = DEFAULT_TEACHERS if teachers is None else teachers
     meta = export_onnx(
         net,
         args.out,

@@ -47,6 +47,9 @@ def test_the_card_names_the_teachers_the_run_learned_from() -> None:
     ours = ["osnet-ain-duo-multisite-2.0.0+e75d8b0d"]
     for text in (training_data(cfg, teachers=ours), license_text(cfg, teachers=ours)):
         assert "this project's exported osnet-ain-duo-multisite-2.0.0+e75d8b0d" in text and "0286" not in text
+    torchreid = license_text(cfg, teachers=["osnet_x0_25_msmt17"])  # a peer that is not Intel's
+    assert "torchreid's osnet_x0_25_msmt17 (MIT code, trained on MSMT17" in torchreid
+    assert "this project's" not in torchreid
     untaught_data, untaught_licence = training_data(cfg, teachers=[]), license_text(cfg, teachers=[])
     assert "No teacher" in untaught_data and "distilled" not in untaught_data
     assert "taught" not in untaught_licence and "Intel" not in untaught_licence
