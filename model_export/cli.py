@@ -27,7 +27,10 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         elif typing.get_origin(hint) is typing.Literal:
             parser.add_argument(flag, choices=typing.get_args(hint), default=default)
         elif typing.get_origin(hint) is tuple:
-            parser.add_argument(flag, type=int, nargs="+", default=list(default))
+            items = typing.get_args(hint)
+            count: int | str = "+" if Ellipsis in items else len(items)  # tuple[int, ...] or fixed
+            listed = None if default is None else list(default)
+            parser.add_argument(flag, type=int, nargs=count, default=listed)
         else:
             parser.add_argument(flag, type=hint, default=default)
 
@@ -35,6 +38,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
 def _config_from(args: argparse.Namespace) -> TrainConfig:
     values: dict[str, Any] = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     values["seq_lens"] = tuple(values["seq_lens"])
+    if values["input_size"] is not None:
+        values["input_size"] = tuple(values["input_size"])
     return TrainConfig(**values)
 
 

@@ -17,6 +17,7 @@ def build_model(cfg: TrainConfig, num_classes: int, pretrained: bool | None = No
         cfg.backbone,
         pretrained=cfg.pretrained if pretrained is None else pretrained,
         weights=cfg.backbone_weights,
+        input_size=cfg.input_size,
     )
     return ReIDNet(backbone, num_classes, head=cfg.head, embedding_dim=cfg.embedding_dim)
 

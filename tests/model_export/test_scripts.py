@@ -69,3 +69,16 @@ def test_the_adaptation_recipe_is_the_default_members_recipe_plus_the_crops() ->
     for option in shared:
         assert getattr(adapt, option) == getattr(member[0], option), option
     assert adapt.init_from is not None and member[0].unlabeled_root is None
+
+
+def test_the_input_size_is_two_numbers_or_the_backbones_own() -> None:
+    from model_export.cli import _config_from
+
+    parser = build_parser()
+    base = ["train", "--backbone", "openvino_ir"]
+    assert _config_from(parser.parse_args(base)).input_size is None
+    cfg = _config_from(parser.parse_args([*base, "--input-size", "224", "112"]))
+    assert cfg.input_size == (224, 112)
+    assert type(cfg).from_json(cfg.to_json() | {"input_size": [224, 112]}).input_size == (224, 112)
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--input-size", "224"])

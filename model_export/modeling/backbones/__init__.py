@@ -18,10 +18,16 @@ BACKBONES = ("paper", "mobilenetv2", "osnet_x0_25", "osnet_ibn_x0_25", "openvino
 OSNET_WEIGHTS = Path("../shared/peers/torchreid-osnet/osnet_x0_25_market1501.pth")
 
 
-def build_backbone(name: str, pretrained: bool = True, weights: Path | None = None) -> Backbone:
+def build_backbone(
+    name: str, pretrained: bool = True, weights: Path | None = None, input_size: tuple[int, int] | None = None
+) -> Backbone:
     """`weights` overrides where a pretrained backbone's file is read from (OSNet); an IR backbone's
     graph is its file, so it always needs one, and starts from the file's weights even when a
-    checkpoint's will replace them."""
+    checkpoint's will replace them. `input_size` (height, width) other than the backbone's own is for
+    an IR backbone only, whose global pooling kernel follows it; the others keep the size their
+    weights were trained at."""
+    if input_size is not None and name != "openvino_ir":
+        raise ValueError(f"backbone {name} takes only its own input size; --input-size is for openvino_ir")
     if name == "paper":
         return PaperCNN()
     if name == "mobilenetv2":
@@ -32,7 +38,7 @@ def build_backbone(name: str, pretrained: bool = True, weights: Path | None = No
     if name == "openvino_ir":
         if weights is None:
             raise ValueError("backbone openvino_ir needs --backbone-weights pointing at the IR's .xml")
-        return OpenVinoIRNet(weights)
+        return OpenVinoIRNet(weights, input_size)
     raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
 
 

@@ -16,6 +16,12 @@ What is resolved once, when the graph is read, and never in the exported graph:
 
 Levels for the GRU-RCN: the outputs of the graph's downsampling average pools and the last map before
 its global pooling; the rest of the graph (global pooling, fc, norm) is the frame head.
+
+Another input size than the published one: Intel's networks pool their last map with a depthwise
+convolution as large as the map (16x8 at 256x128), the one place where the graph's weights know the
+size. For another size that kernel is resampled to the new map (bilinear, each channel's sum kept, so a
+uniform map gives the same vector); the trunk's own reshapes act on pooled 1x1 vectors and do not care.
+Weights of the published size (a checkpoint to start from) are resampled the same way as they load.
 """
 
 from __future__ import annotations
@@ -72,6 +78,17 @@ class _Conv(_Step):
         self.extra = [0, end[1] - begin[1], 0, end[0] - begin[0]]  # asymmetric remainder, usually 0
         self.asymmetric = any(p != 0 for p in self.extra)
         self.groups = groups
+
+    # The graph's global pooling (a depthwise kernel as large as the last map): weights of another
+    # map size, from a network of another input size, are resampled to this one's as they load.
+    resamples_on_load = False
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        key = prefix + "weight"
+        incoming = state_dict.get(key)
+        if self.resamples_on_load and incoming is not None and incoming.shape[2:] != self.weight.shape[2:]:
+            state_dict[key] = _resample_kernel(incoming, (self.weight.shape[2], self.weight.shape[3]))
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(self, values: list[Tensor]) -> Tensor:
         x = values[self.src]
@@ -197,6 +214,19 @@ class _Gather(_Step):
 
     def forward(self, values: list[Tensor]) -> Tensor:
         return values[self.src].index_select(self.axis, self.indices)
+
+
+def _resample_kernel(weight: Tensor, size: tuple[int, int]) -> Tensor:
+    """A (C, 1, kh, kw) global depthwise kernel at another spatial size, each channel's sum kept (for
+    a channel whose kernel sums to about zero, its scale by the ratio of areas instead)."""
+    if tuple(weight.shape[2:]) == size:
+        return weight
+    resized = F.interpolate(weight, size=size, mode="bilinear", align_corners=False)
+    old, new = weight.sum(dim=(2, 3), keepdim=True), resized.sum(dim=(2, 3), keepdim=True)
+    area = weight[0, 0].numel() / resized[0, 0].numel()
+    tiny = new.abs() < 1e-6 * weight.abs().sum(dim=(2, 3), keepdim=True).clamp_min(1e-12)
+    ratio = torch.where(tiny, torch.full_like(new, area), old / torch.where(tiny, torch.ones_like(new), new))
+    return resized * ratio
 
 
 def _const(node: Any) -> np.ndarray | None:
@@ -341,7 +371,7 @@ class OpenVinoIRNet(Backbone):
     # Set per file below, read when the network is built; TorchScript need not type them.
     __jit_ignored_attributes__: list[str] = ["name", "input_size", "level_channels"]  # noqa: RUF012
 
-    def __init__(self, xml: Path) -> None:
+    def __init__(self, xml: Path, input_size: tuple[int, int] | None = None) -> None:
         super().__init__()
         graph = _Graph(xml)
         self.name = f"openvino_ir:{xml.stem}"
@@ -368,6 +398,29 @@ class OpenVinoIRNet(Backbone):
         self.trunk = nn.ModuleList([s for _, s, _ in trunk])
         self.head = nn.ModuleList([s for _, s, _ in head])
         self._frame_dim = int(graph.shapes[graph.output][-1])
+        pool = self.head[0]
+        if isinstance(pool, _Conv) and pool.groups == pool.weight.shape[0] and pool.weight.shape[1] == 1:
+            pool.resamples_on_load = list(pool.weight.shape[2:]) == graph.shapes[last][2:]
+        if input_size is not None and tuple(input_size) != self.input_size:
+            self._resize((int(input_size[0]), int(input_size[1])))
+
+    def _resize(self, size: tuple[int, int]) -> None:
+        """Take frames of `size`: the global pooling kernel follows the last map's new size."""
+        pool = self.head[0]
+        if not isinstance(pool, _ReduceMean) and not (isinstance(pool, _Conv) and pool.resamples_on_load):
+            raise ValueError(
+                f"{self.name}'s global pooling is neither a mean nor a depthwise kernel over the whole "
+                f"map: it only takes {self.input_size[0]}x{self.input_size[1]} frames"
+            )
+        try:
+            with torch.no_grad():
+                last = self(torch.zeros(1, 3, *size))[-1]
+        except RuntimeError as exc:
+            raise ValueError(f"{self.name} cannot take {size[0]}x{size[1]} frames: {exc}") from exc
+        if isinstance(pool, _Conv):
+            kernel = _resample_kernel(pool.weight.detach(), (last.shape[2], last.shape[3]))
+            pool.weight = nn.Parameter(kernel.contiguous())
+        self.input_size = size  # type: ignore[misc]
 
     @property
     def frame_dim(self) -> int:

@@ -85,3 +85,47 @@ def test_unsupported_graphs_and_missing_files_are_refused(tmp_path: Path) -> Non
         OpenVinoIRNet(path)
     with pytest.raises(ValueError, match="backbone-weights"):
         build_backbone("openvino_ir")
+
+
+SMALLER = (48, 32)  # last map 3x2 where the published size gives 4x2
+
+
+def test_another_input_size_resamples_the_global_kernel_and_keeps_a_uniform_maps_vector(ir: Path) -> None:
+    own, smaller = OpenVinoIRNet(ir).eval(), OpenVinoIRNet(ir, SMALLER).eval()
+    assert smaller.input_size == SMALLER
+    levels = smaller(torch.rand(2, 3, *SMALLER) * 255)
+    assert tuple(levels[-1].shape[2:]) == (3, 2)
+    # each channel's kernel keeps its sum, so a map that is the same everywhere pools to the same vector
+    uniform = torch.randn(2, 16, 1, 1)
+    with torch.no_grad():
+        expected = own.frame_vectors(uniform.expand(2, 16, 4, 2))
+        got = smaller.frame_vectors(uniform.expand(2, 16, 3, 2))
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-4, atol=1e-5)
+    # a natural image at the smaller size still lands near its vector at the published size
+    image = torch.from_numpy(np.random.default_rng(3).integers(0, 256, (1, 3, H, W)).astype(np.float32))
+    with torch.no_grad():
+        a = own.frame_vectors(own(image)[-1])
+        resized = torch.nn.functional.interpolate(image, SMALLER, mode="bilinear")
+        b = smaller.frame_vectors(smaller(resized)[-1])
+    assert torch.cosine_similarity(a, b).item() > 0.5
+
+
+def test_weights_of_the_published_size_load_into_a_smaller_network(ir: Path) -> None:
+    published = build_model(TrainConfig(backbone="openvino_ir", backbone_weights=ir, head="pooling"), 3)
+    cfg = TrainConfig(backbone="openvino_ir", backbone_weights=ir, head="pooling", input_size=SMALLER)
+    smaller = build_model(cfg, 3)
+    with torch.no_grad():
+        for p in published.parameters():
+            p.add_(0.01 * torch.randn_like(p))  # trained weights: not the file's, which both start from
+    smaller.load_state_dict(published.state_dict())
+    kernel = smaller.backbone.head[0].weight
+    assert tuple(kernel.shape[2:]) == (3, 2)
+    torch.testing.assert_close(kernel.sum(dim=(2, 3)), published.backbone.head[0].weight.sum(dim=(2, 3)))
+    assert build_model(cfg, 3).input_size == SMALLER  # travels to the exported file's metadata from here
+
+
+def test_an_input_size_the_network_cannot_take_is_refused(ir: Path) -> None:
+    with pytest.raises(ValueError, match="cannot take"):
+        OpenVinoIRNet(ir, (4, 4))
+    with pytest.raises(ValueError, match="openvino_ir"):
+        build_backbone("osnet_x0_25", pretrained=False, input_size=(224, 112))
