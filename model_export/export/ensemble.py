@@ -7,7 +7,10 @@ their weight shares keeps the result a unit vector whose cosine is the weighted 
 cosines, so the service, the gallery and the thresholds need nothing new: it is one more model.
 
 The composition works on the ONNX graphs, so any files that share the input contract combine,
-whatever made them, and the result is measured, calibrated and verified like any export.
+whatever made them, and the result is measured, calibrated and verified like any export. Members may
+take frames of different sizes: the first member's size is the file's input, and a member of another
+size gets the frames resized in the graph (bilinear, half-pixel centres, rounded back to uint8), so a
+cheaper member can run smaller frames than the one whose accuracy sets the pair's.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from model_export.export.onnx import read_metadata_props, set_metadata, weights_fingerprint
+from model_export.export.runtime import read_metadata
 from model_export.export.verify import Reference, open_session
 from reid_contract import INPUT_NAME, OUTPUT_NAME, ModelMetadata
 
@@ -30,8 +35,6 @@ SHARED_FIELDS = (
     "input_name",
     "input_layout",
     "input_dtype",
-    "height",
-    "width",
     "color_order",
     "resize",
     "normalization_in_graph",
@@ -72,6 +75,53 @@ def scales(weights: Sequence[float]) -> list[float]:
     return [math.sqrt(w / total) for w in weights]
 
 
+def resize_nodes(
+    src: str, dst: str, frm: tuple[int, int], to: tuple[int, int], prefix: str
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """uint8 (B, T, *frm, 3) frames at `src` -> the same frames at `to` in `dst`, as a client would
+    have resized them (bilinear, half-pixel centres; no antialiasing before opset 18, which matters
+    little for the mild ratios this is for)."""
+    n = prefix + "resize/"
+    consts = {
+        "flat": np.array([-1, frm[0], frm[1], 3], np.int64),
+        "hw": np.array(to, np.int64),
+        "hw3": np.array([to[0], to[1], 3], np.int64),
+        "zero": np.array([0], np.int64),
+        "two": np.array([2], np.int64),
+        "lo": np.array(0.0, np.float32),
+        "hi": np.array(255.0, np.float32),
+    }
+    inits = [numpy_helper.from_array(v, n + k) for k, v in consts.items()]
+
+    def node(op: str, ins: list[str], out: str, **attrs: object) -> onnx.NodeProto:
+        return helper.make_node(op, ins, [out], name=out, **attrs)
+
+    nodes = [
+        node("Cast", [src], n + "float", to=TensorProto.FLOAT),
+        node("Reshape", [n + "float", n + "flat"], n + "nhwc"),
+        node("Transpose", [n + "nhwc"], n + "nchw", perm=[0, 3, 1, 2]),
+        node("Shape", [n + "nchw"], n + "shape"),
+        node("Slice", [n + "shape", n + "zero", n + "two"], n + "nc"),
+        node("Concat", [n + "nc", n + "hw"], n + "sizes", axis=0),
+        node(
+            "Resize",
+            [n + "nchw", "", "", n + "sizes"],
+            n + "resized",
+            mode="linear",
+            coordinate_transformation_mode="half_pixel",
+        ),
+        node("Transpose", [n + "resized"], n + "back", perm=[0, 2, 3, 1]),
+        node("Round", [n + "back"], n + "round"),
+        node("Clip", [n + "round", n + "lo", n + "hi"], n + "clip"),
+        node("Cast", [n + "clip"], n + "uint8", to=TensorProto.UINT8),
+        node("Shape", [src], n + "in_shape"),
+        node("Slice", [n + "in_shape", n + "zero", n + "two"], n + "bt"),
+        node("Concat", [n + "bt", n + "hw3"], n + "out_shape", axis=0),
+        node("Reshape", [n + "uint8", n + "out_shape"], dst),
+    ]
+    return nodes, inits
+
+
 def prefix_names(graph: onnx.GraphProto, prefix: str) -> None:
     """Prefix every name in place, the bodies of Loops included. One rule for all names (rather than
     onnx.compose.add_prefix, which leaves a Loop body's references to outer initializers behind)
@@ -92,6 +142,10 @@ def prefix_names(graph: onnx.GraphProto, prefix: str) -> None:
                     prefix_names(sub, prefix)
     for value in [*graph.input, *graph.output, *graph.value_info]:
         value.name = named(value.name)
+    for value in graph.value_info:  # a symbolic size is one size across the whole graph: keep them apart
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_param = prefix + dim.dim_param
     for tensor in graph.initializer:
         tensor.name = named(tensor.name)
 
@@ -108,12 +162,22 @@ def combine_graphs(
     initializers: list[onnx.TensorProto] = []
     value_info: list[onnx.ValueInfoProto] = []
     weighted = []
-    for i, (model, scale) in enumerate(zip(models, scales(weights), strict=True)):
+    size = (metas[0].height, metas[0].width)
+    for i, (model, meta, scale) in enumerate(zip(models, metas, scales(weights), strict=True)):
         prefix = f"m{i}/"
         graph = onnx.GraphProto()
         graph.CopyFrom(model.graph)
         prefix_names(graph, prefix)
-        nodes.append(helper.make_node("Identity", [INPUT_NAME], [prefix + INPUT_NAME], name=prefix + "input"))
+        if (meta.height, meta.width) != size:
+            resize, consts = resize_nodes(
+                INPUT_NAME, prefix + INPUT_NAME, size, (meta.height, meta.width), prefix
+            )
+            nodes.extend(resize)
+            initializers.extend(consts)
+        else:
+            nodes.append(
+                helper.make_node("Identity", [INPUT_NAME], [prefix + INPUT_NAME], name=prefix + "input")
+            )
         nodes.extend(graph.node)
         initializers.extend(graph.initializer)
         value_info.extend(graph.value_info)
@@ -150,8 +214,17 @@ def combined_metadata(
     left for the file itself to be measured on."""
     sha = weights_fingerprint(model)
     shares = [w / sum(weights) for w in weights]
+    size = (metas[0].height, metas[0].width)
+
+    def resized(m: ModelMetadata) -> str:
+        return (
+            ""
+            if (m.height, m.width) == size
+            else f", on the frames resized to {m.height}x{m.width} in the graph"
+        )
+
     members = "; ".join(
-        f"{share:.2f} x {m.name} {m.version} ({m.architecture})"
+        f"{share:.2f} x {m.name} {m.version} ({m.architecture}{resized(m)})"
         for share, m in zip(shares, metas, strict=True)
     )
     ids = [m.model_id for m in metas]
@@ -193,12 +266,23 @@ def combine(
 def members_reference(paths: Sequence[Path], weights: Sequence[float], threads: int = 0) -> Reference:
     """The members run one by one and combined in numpy: what `verify` holds the combined file to."""
     sessions = [open_session(p, threads) for p in paths]
+    sizes = [(m.height, m.width) for m in (read_metadata(p) for p in paths)]
     factors = scales(weights)
 
     def run(frames: np.ndarray) -> np.ndarray:
         outs = [
-            s.run([OUTPUT_NAME], {INPUT_NAME: frames})[0] * k for s, k in zip(sessions, factors, strict=True)
+            s.run([OUTPUT_NAME], {INPUT_NAME: resize_frames(frames, size)})[0] * k
+            for s, size, k in zip(sessions, sizes, factors, strict=True)
         ]
         return np.concatenate(outs, axis=1)
 
     return run
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """What the graph's resize does, done apart with OpenCV (bilinear in float, half-pixel centres)."""
+    if frames.shape[2:4] == size:
+        return frames
+    flat = frames.reshape(-1, *frames.shape[2:]).astype(np.float32)
+    out = np.stack([cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) for f in flat])
+    return np.clip(np.round(out), 0, 255).astype(np.uint8).reshape(*frames.shape[:2], *size, 3)

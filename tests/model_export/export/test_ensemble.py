@@ -6,16 +6,26 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from nets import export_for_tests, trained_like
+from onnx import TensorProto, helper
 
 from model_export.cli import main
 from model_export.config import TrainConfig
 from model_export.engine.checkpoint import build_model
-from model_export.export.ensemble import check_members, combine, members_reference
+from model_export.export.ensemble import (
+    check_members,
+    combine,
+    members_reference,
+    resize_frames,
+    resize_nodes,
+)
 from model_export.export.onnx import read_metadata_props, save_onnx
 from model_export.export.verify import open_session, sample_frames, verify
+from model_export.modeling.backbones.mobilenetv2 import MobileNetV2
+from model_export.modeling.network import ReIDNet
 from reid_contract import INPUT_NAME, OUTPUT_NAME, ModelMetadata
 
 
@@ -71,9 +81,38 @@ def test_members_must_share_the_input_contract(members: list[Path], tmp_path: Pa
         check_members(metas, [1.0, 0.0])
     with pytest.raises(ValueError, match="one positive weight per member"):
         check_members(metas, [1.0])
-    other = metas[1].model_copy(update={"height": 256})
-    with pytest.raises(ValueError, match="differ in height"):
+    other = metas[1].model_copy(update={"color_order": "BGR"})
+    with pytest.raises(ValueError, match="differ in color_order"):
         check_members([metas[0], other], [1.0, 1.0])
+
+
+class SmallerMobileNetV2(MobileNetV2):
+    """Its mean pooling takes any size; the same normalisation as the members above."""
+
+    input_size = (96, 48)
+
+
+def test_a_member_of_another_input_size_sees_the_frames_resized_in_the_graph(
+    members: list[Path], tmp_path: Path
+) -> None:
+    """The first member's size is the file's input; the smaller member gets what a client would have
+    given it, resized from the same frames."""
+    torch.manual_seed(2)
+    small = trained_like(ReIDNet(SmallerMobileNetV2(pretrained=False), 5, head="pooling"))
+    export_for_tests(small, tmp_path / "small.onnx", name="member-small")
+    paths = [members[1], tmp_path / "small.onnx"]
+    model, meta = combine(paths, [1.0, 1.0], "mixed", "2.1.0")
+    save_onnx(model, tmp_path / "mixed.onnx")
+    big = ModelMetadata.from_props(read_metadata_props(onnx.load(str(members[1]))))
+    assert (meta.height, meta.width) == (big.height, big.width) != small.input_size
+    assert f"resized to {small.input_size[0]}x{small.input_size[1]} in the graph" in meta.architecture
+    frames = sample_frames(meta, (2, 3), seed=4)
+    resized = resize_frames(frames, small.input_size)
+    assert resized.shape == (2, 3, *small.input_size, 3) and resized.dtype == np.uint8
+    expected = np.concatenate([_run(paths[0], frames), _run(paths[1], resized)], axis=1) / np.sqrt(2)
+    np.testing.assert_allclose(_run(tmp_path / "mixed.onnx", frames), expected, atol=1e-5)
+    report = verify(tmp_path / "mixed.onnx", members_reference(paths, [1.0, 1.0]), shapes=((1, 1), (2, 4)))
+    assert report.ok, report.table()
 
 
 def test_cli_combines_and_verifies(members: list[Path], tmp_path: Path) -> None:
@@ -84,3 +123,29 @@ def test_cli_combines_and_verifies(members: list[Path], tmp_path: Path) -> None:
     frames = sample_frames(meta, (1, 2), seed=0)
     equal = np.concatenate([_run(p, frames) for p in members], axis=1) / np.sqrt(2)
     np.testing.assert_allclose(_run(out, frames), equal, atol=1e-6)
+
+
+@pytest.mark.parametrize("to", [(224, 112), (96, 40), (300, 150)])
+def test_the_graphs_resize_gives_the_pixels_a_client_would(to: tuple[int, int]) -> None:
+    frm = (256, 128)
+    nodes, consts = resize_nodes("frames", "out", frm, to, "m1/")
+    graph = helper.make_graph(
+        nodes,
+        "resize",
+        [helper.make_tensor_value_info("frames", TensorProto.UINT8, ["b", "t", *frm, 3])],
+        [helper.make_tensor_value_info("out", TensorProto.UINT8, ["b", "t", *to, 3])],
+        initializer=consts,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    # smooth content, as crops are, with sharp edges in it
+    y, x = np.mgrid[0 : frm[0], 0 : frm[1]]
+    image = np.stack([(y * 255 // frm[0]), (x * 255 // frm[1]), ((x // 16 + y // 16) % 2) * 255], axis=-1)
+    frames = np.broadcast_to(image.astype(np.uint8), (2, 3, *frm, 3)).copy()
+    frames[1] = 255 - frames[1]
+    got = session.run(None, {"frames": frames})[0]
+    expected = resize_frames(frames, to)
+    assert got.shape == (2, 3, *to, 3) and got.dtype == np.uint8
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1  # float rounding at ties, no more
+    assert (got == expected).mean() > 0.99
+    assert not np.array_equal(got[0], got[1])  # each frame its own
