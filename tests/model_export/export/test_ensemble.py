@@ -6,11 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 from nets import export_for_tests, trained_like
-from onnx import TensorProto, helper
 
 from model_export.cli import main
 from model_export.config import TrainConfig
@@ -20,13 +18,13 @@ from model_export.export.ensemble import (
     combine,
     members_reference,
     resize_frames,
-    resize_nodes,
+    resize_session,
 )
 from model_export.export.onnx import read_metadata_props, save_onnx
 from model_export.export.verify import open_session, sample_frames, verify
 from model_export.modeling.backbones.mobilenetv2 import MobileNetV2
 from model_export.modeling.network import ReIDNet
-from reid_contract import INPUT_NAME, OUTPUT_NAME, ModelMetadata
+from reid_contract import INPUT_NAME, OUTPUT_NAME, ContractError, ModelMetadata
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +79,8 @@ def test_members_must_share_the_input_contract(members: list[Path], tmp_path: Pa
         check_members(metas, [1.0, 0.0])
     with pytest.raises(ValueError, match="one positive weight per member"):
         check_members(metas, [1.0])
+    with pytest.raises(ContractError, match=r"reid\.name"):
+        combine(members, [1.0, 1.0], "Duo", "2.0.0")  # the contract's names are lower case
     other = metas[1].model_copy(update={"color_order": "BGR"})
     with pytest.raises(ValueError, match="differ in color_order"):
         check_members([metas[0], other], [1.0, 1.0])
@@ -128,16 +128,7 @@ def test_cli_combines_and_verifies(members: list[Path], tmp_path: Path) -> None:
 @pytest.mark.parametrize("to", [(224, 112), (96, 40), (300, 150)])
 def test_the_graphs_resize_gives_the_pixels_a_client_would(to: tuple[int, int]) -> None:
     frm = (256, 128)
-    nodes, consts = resize_nodes("frames", "out", frm, to, "m1/")
-    graph = helper.make_graph(
-        nodes,
-        "resize",
-        [helper.make_tensor_value_info("frames", TensorProto.UINT8, ["b", "t", *frm, 3])],
-        [helper.make_tensor_value_info("out", TensorProto.UINT8, ["b", "t", *to, 3])],
-        initializer=consts,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = resize_session(frm, to)  # resize_nodes, alone in a graph
     # smooth content, as crops are, with sharp edges in it
     y, x = np.mgrid[0 : frm[0], 0 : frm[1]]
     image = np.stack([(y * 255 // frm[0]), (x * 255 // frm[1]), ((x // 16 + y // 16) % 2) * 255], axis=-1)
