@@ -128,6 +128,13 @@ class _MVN(_Step):
 
     def forward(self, values: list[Tensor]) -> Tensor:
         x = values[self.src]
+        if self.axes == list(range(x.dim() - len(self.axes), x.dim())):
+            # the trailing axes, as in every MVN of Intel's networks: one LayerNormalization node in
+            # the ONNX graph instead of seven small ones (the same arithmetic: biased variance, eps
+            # inside the root), which ONNX Runtime runs in one pass
+            # (the sizes are constants of the trace: the traced graph is for one input size anyway)
+            shape = [int(d) for d in x.shape[-len(self.axes) :]]
+            return F.layer_norm(x, shape, eps=self.eps)
         mean = x.mean(dim=self.axes, keepdim=True)
         centred = x - mean
         var = (centred * centred).mean(dim=self.axes, keepdim=True)

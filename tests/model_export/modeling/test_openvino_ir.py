@@ -14,7 +14,7 @@ from model_export.config import TrainConfig
 from model_export.engine.checkpoint import build_model
 from model_export.export.onnx import as_float_frames, script_to_onnx
 from model_export.modeling.backbones import build_backbone
-from model_export.modeling.backbones.openvino_ir import OpenVinoIRNet
+from model_export.modeling.backbones.openvino_ir import _MVN, OpenVinoIRNet
 
 ov = pytest.importorskip("openvino")
 ops = pytest.importorskip("openvino.opset13")
@@ -66,8 +66,13 @@ def test_every_weight_learns_and_shared_weights_get_their_own_copy(ir: Path) -> 
 def test_a_network_on_it_exports_to_onnx_with_free_batch_and_length(ir: Path) -> None:
     cfg = TrainConfig(backbone="openvino_ir", backbone_weights=ir, head="recurrent", embedding_dim=FRAME_DIM)
     net = build_model(cfg, num_classes=3).eval()
-    graph = script_to_onnx(net).SerializeToString()
+    proto = script_to_onnx(net)
+    graph = proto.SerializeToString()
     assert isinstance(net.backbone, OpenVinoIRNet)  # exported from a copy: the caller's stays as it was
+    # every mean-variance normalisation is one LayerNormalization node, none is left in pieces
+    ops = [n.op_type for n in proto.graph.node]
+    mvns = sum(isinstance(s, _MVN) for s in net.backbone.trunk)
+    assert mvns > 0 and ops.count("LayerNormalization") == mvns and "Sqrt" not in ops
     session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
     frames = np.random.default_rng(2).integers(0, 256, (3, 5, H, W, 3), dtype=np.uint8)
     got = session.run(None, {"frames": frames})[0]
