@@ -1,0 +1,107 @@
+"""`POST /embed` frames/s of several models, each in its own service, measured in alternating windows:
+the ratio of two models' throughput without the drift between sequential runs.
+
+    .venv/bin/python -m benchmarks.bench_embed_ratio [MODEL.onnx ...] [--quick] [--out DIR]
+
+Issue 13 asks for the default at no less than half 1.0.0's `/embed` throughput on the same machine.
+`compare --service` measures each model over one pass of the test sets, one after the other, and on
+a shared 2-core machine the ratio moved from one run to the next by more than the differences
+between candidate models. Here every model is served at once (idle but for the one being measured),
+and the windows rotate (A B C, B C A, ...), so a burst of load from elsewhere falls on all of them.
+The figure is the median over rounds of each round's ratio to the first model. The workloads are
+real CUHK03 `val` crops, one client at a time: one-crop requests (VIPeR's and PRID's tracklets, what
+`compare` sends most) and 16-frame tracklets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from benchmarks._data import jpeg_tracklets
+from benchmarks._http import closed_loop, multipart, request_bytes, service_process
+from benchmarks._report import DEFAULT_MODEL, REPO, Section, base_parser, fmt, median
+from devtools.harness import ServiceProcess
+
+BASELINE = REPO / "models" / "grurcn-mobilenetv2-cuhk03.onnx"  # 1.0.0: the issue's yardstick
+THREADS = 2  # ONNX Runtime's intra-op threads per service, as `compare --service` runs them
+
+
+def workloads(distinct: int) -> dict[str, tuple[int, list[bytes]]]:
+    """Name -> (frames per request, the requests' bytes)."""
+    out: dict[str, tuple[int, list[bytes]]] = {}
+    for frames in (1, 16):
+        requests = [request_bytes("POST", "/embed", *multipart(t)) for t in jpeg_tracklets(distinct, frames)]
+        out[f"{frames} frame{'s' if frames > 1 else ''} a request"] = (frames, requests)
+    return out
+
+
+def window_fps(service: ServiceProcess, frames: int, requests: list[bytes], seconds: float) -> float:
+    load = asyncio.run(closed_loop(service.port, requests, 1, 0.0, seconds))
+    if load.errors:
+        raise RuntimeError(f"{service.url}: errors {load.errors}")
+    return frames * len(load.latencies) / seconds
+
+
+def measure(models: list[Path], rounds: int, window_s: float, distinct: int) -> dict[str, Any]:
+    names = [str(m) for m in models]  # as given: two versions of one model share a file name
+    services = [
+        service_process({"REID_MODEL_PATH": str(m.resolve()), "REID_INTRA_OP_THREADS": str(THREADS)}).start()
+        for m in models
+    ]
+    try:
+        results: dict[str, Any] = {}
+        for load, (frames, requests) in workloads(distinct).items():
+            for service in services:  # warm-up: first calls allocate
+                window_fps(service, frames, requests, 1.0)
+            fps: dict[str, list[float]] = {n: [] for n in names}
+            for r in range(rounds):
+                for i in range(len(services)):
+                    k = (r + i) % len(services)
+                    fps[names[k]].append(window_fps(services[k], frames, requests, window_s))
+            ratios = {n: [a / b for a, b in zip(fps[n], fps[names[0]], strict=True)] for n in names}
+            results[load] = {"frames_per_s": fps, "ratio_to_first": ratios}
+        return results
+    finally:
+        for service in services:
+            service.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument(
+        "models",
+        type=Path,
+        nargs="*",
+        help="ONNX files, the yardstick first (default: 1.0.0 and the default)",
+    )
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--window-s", type=float, default=None)
+    args = parser.parse_args(argv)
+    models = args.models or [BASELINE, DEFAULT_MODEL]
+    if len(models) < 2:
+        parser.error("give at least two models: the yardstick first")
+    rounds = args.rounds or (3 if args.quick else 12)
+    window_s = args.window_s or (2.0 if args.quick else 5.0)
+    results = measure(models, rounds, window_s, distinct=24)
+
+    section = Section("embed_ratio", "/embed throughput against a yardstick model, interleaved")
+    section.text(
+        f"Every model in its own service ({THREADS} ONNX Runtime threads), one client, {rounds} rounds of "
+        f"{window_s:g} s windows rotating over the models; median frames/s over rounds, and the median "
+        f"(lowest - highest) of each round's ratio to {models[0]}."
+    )
+    for load, figures in results.items():
+        rows = []
+        for name in figures["frames_per_s"]:
+            ratios = figures["ratio_to_first"][name]
+            spread = f"{median(ratios):.3f} ({min(ratios):.3f} - {max(ratios):.3f})"
+            rows.append([name, fmt(median(figures["frames_per_s"][name])), spread])
+        section.table(["model", "frames/s", f"ratio to {models[0].name}"], rows, caption=f"**{load}**")
+    section.data = {"models": [str(m) for m in models], "rounds": rounds, "window_s": window_s, **results}
+    section.emit(args.out)
+
+
+if __name__ == "__main__":
+    main()
