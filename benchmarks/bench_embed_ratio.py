@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     window_s = args.window_s or (2.0 if args.quick else 5.0)
     results = measure(models, rounds, window_s, distinct=24)
 
-    section = Section("embed_ratio", "/embed throughput against a yardstick model, interleaved")
+    section = Section("embed_ratio", "5. Models against a yardstick through POST /embed, interleaved")
     section.text(
         f"Every model in its own service ({THREADS} ONNX Runtime threads), one client, {rounds} rounds of "
         f"{window_s:g} s windows rotating over the models; median frames/s over rounds, and the median "

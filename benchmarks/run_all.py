@@ -1,6 +1,6 @@
 """Run every benchmark and write docs/benchmarks.md.
 
-    .venv/bin/python -m benchmarks.run_all            # the full run, about 15 minutes on 2 cores
+    .venv/bin/python -m benchmarks.run_all            # the full run, about 22 minutes on 2 cores
     .venv/bin/python -m benchmarks.run_all --quick    # a few minutes; writes runs/benchmarks/quick.md
 
 Each benchmark runs in its own process (so one's memory is freed before the next) and writes its
@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks._report import REPO, WORK_DIR, machine_info, machine_markdown
 
-BENCHMARKS = ("model", "service", "search", "startup")
+BENCHMARKS = ("model", "service", "search", "startup", "embed_ratio")
 DOC = REPO / "docs" / "benchmarks.md"
 
 
@@ -321,6 +321,7 @@ def main() -> None:
         "service": service_notes(sections["service"][1]),
         "search": search_notes(sections["search"][1]),
         "startup": startup_notes(sections["startup"][1]),
+        "embed_ratio": [],
     }
     parts = [
         "# Benchmarks\n",
@@ -329,7 +330,8 @@ def main() -> None:
         + f" on {time.strftime('%Y-%m-%d')}; every figure below comes from that one run on this machine. "
         "Ratios are taken within one run with the candidates interleaved, because the machine is shared "
         "and absolute timings drift with other jobs (the load average is given below). The scripts are in "
-        "`benchmarks/` (`bench_model.py`, `bench_service.py`, `bench_search.py`, `bench_startup.py`, each "
+        "`benchmarks/` (`bench_model.py`, `bench_service.py`, `bench_search.py`, `bench_startup.py`, "
+        "`bench_embed_ratio.py`, each "
         "with `--quick`); nothing here is asserted by a test.\n",
         "## Machine\n",
         machine_markdown(info) + "\n",
