@@ -37,10 +37,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
 
 def _config_from(args: argparse.Namespace) -> TrainConfig:
     values: dict[str, Any] = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    values["seq_lens"] = tuple(values["seq_lens"])
-    if values["input_size"] is not None:
-        values["input_size"] = tuple(values["input_size"])
-    return TrainConfig(**values)
+    # argparse gives lists for the tuple options (nargs)
+    return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def _split_command(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:

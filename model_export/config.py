@@ -105,7 +105,7 @@ class TrainConfig:
                 continue
             if key in ("data_root", "out_dir") or (key in _OPTIONAL_PATHS and value is not None):
                 value = Path(value)
-            elif key == "seq_lens" or (key == "input_size" and value is not None):
+            elif isinstance(value, list):  # JSON has no tuples: seq_lens, input_size
                 value = tuple(value)
             kwargs[key] = value
         return cls(**kwargs)

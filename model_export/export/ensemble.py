@@ -20,7 +20,6 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -79,9 +78,10 @@ def scales(weights: Sequence[float]) -> list[float]:
 def resize_nodes(
     src: str, dst: str, frm: tuple[int, int], to: tuple[int, int], prefix: str
 ) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
-    """uint8 (B, T, *frm, 3) frames at `src` -> the same frames at `to` in `dst`, as a client would
-    have resized them (bilinear, half-pixel centres; no antialiasing before opset 18, which matters
-    little for the mild ratios this is for)."""
+    """uint8 (B, T, *frm, 3) frames at `src` -> the same frames at `to` in `dst`: bilinear, half-pixel
+    centres, no antialiasing (ONNX's Resize has none before opset 18). The service's own downscale is
+    antialiased (OpenCV's INTER_AREA), so a member fed this way sees slightly sharper frames than it
+    would from the service directly: little at the mild ratios this is for (256x128 -> 224x112)."""
     n = prefix + "resize/"
     consts = {
         "flat": np.array([-1, frm[0], frm[1], 3], np.int64),
@@ -271,7 +271,7 @@ def members_reference(paths: Sequence[Path], weights: Sequence[float], threads: 
     member of another size gets its frames from the same resize as in the graph, run alone: how the
     float arithmetic breaks ties differs between resize implementations by one grey level, which
     moves an embedding by about 1e-4, and it is the composition that is checked here (the resize
-    itself is checked against OpenCV's in the tests)."""
+    itself is checked against OpenCV's bilinear resize in the tests)."""
     sessions = [open_session(p, threads) for p in paths]
     metas = [read_metadata(p) for p in paths]
     size = (metas[0].height, metas[0].width)
@@ -302,13 +302,3 @@ def resize_session(frm: tuple[int, int], to: tuple[int, int]) -> ort.InferenceSe
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-
-
-def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """What a client does (bilinear in float, half-pixel centres, with OpenCV): the graph's resize is
-    held to it."""
-    if frames.shape[2:4] == size:
-        return frames
-    flat = frames.reshape(-1, *frames.shape[2:]).astype(np.float32)
-    out = np.stack([cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) for f in flat])
-    return np.clip(np.round(out), 0, 255).astype(np.uint8).reshape(*frames.shape[:2], *size, 3)
