@@ -135,6 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pretrained_p.add_argument("--out", type=Path, required=True, help="the checkpoint to write")
 
+    interpolate_p = sub.add_parser(
+        "interpolate",
+        help="a fine-tuned checkpoint moved part of the way back to its published weights (WiSE-FT)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    interpolate_p.add_argument("checkpoint", type=Path, help="the fine-tuned run's checkpoint")
+    interpolate_p.add_argument(
+        "--start", type=Path, required=True, help="the published network it started from (`pretrained`)"
+    )
+    interpolate_p.add_argument(
+        "--alpha", type=float, default=0.5, help="1: the fine-tuned weights, 0: the published ones"
+    )
+    interpolate_p.add_argument("--out", type=Path, required=True, help="the checkpoint to write")
+
     calibrate_p = sub.add_parser(
         "calibrate",
         help="measure an ONNX file's thresholds on unseen cameras (VIPeR, PRID) into its metadata",
@@ -422,6 +436,15 @@ def main(argv: list[str] | None = None) -> int:
         from model_export.engine.pretrained import write_pretrained
 
         print(write_pretrained(args.backbone, args.backbone_weights, args.out))
+        return 0
+    if args.command == "interpolate":
+        from model_export.engine.interpolate import write_interpolated
+
+        try:
+            how = write_interpolated(args.checkpoint, args.start, args.alpha, args.out)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from exc
+        print(f"{how.alpha:g} of the way from {how.start} to {how.fine_tuned} -> {args.out}")
         return 0
     if args.command == "compare":
         return _compare(args)

@@ -170,9 +170,13 @@ def architecture(cfg: TrainConfig, dataset: str | None = None) -> str:
 
 
 def training_data(
-    cfg: TrainConfig, dataset: str | None = None, teachers: Sequence[str] = DEFAULT_TEACHERS
+    cfg: TrainConfig,
+    dataset: str | None = None,
+    teachers: Sequence[str] = DEFAULT_TEACHERS,
+    interpolated: float | None = None,
 ) -> str:
-    """`dataset`: the split the run learned from, where `cfg.dataset` names only its container (a pack)."""
+    """`dataset`: the split the run learned from, where `cfg.dataset` names only its container (a pack);
+    `interpolated`: the alpha of weights moved back towards the published ones (`interpolate`)."""
     name = dataset or cfg.dataset
     text = TRAINING_DATA.get(name, name).format(
         split_id=cfg.split_id,
@@ -182,6 +186,12 @@ def training_data(
     )
     if name != "pretrained" and _ir_model(cfg) is not None:
         text += f" Frame network started from {published_network(cfg)}."
+    if interpolated is not None:
+        text += (
+            f" Weights: {interpolated:g} of the way from {published_network(cfg)} to the network "
+            "fine-tuned here (WiSE-FT, Wortsman et al. 2022), to keep more of what the published weights "
+            "knew of other cameras."
+        )
     if cfg.held_out_site is not None:
         text += f" {cfg.held_out_site} was held out of training (evaluated on instead)."
     if cfg.unlabeled_root is not None:

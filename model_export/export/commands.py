@@ -11,6 +11,7 @@ import torch
 from model_export.data.dataset import FrameStore
 from model_export.data.readers import read_cuhk03
 from model_export.engine.checkpoint import load_model, taught_by, trained_on
+from model_export.engine.interpolate import interpolated_from
 from model_export.evaluation.compare import TEST_SETS, UNSEEN
 from model_export.evaluation.peers import DEFAULT_TEACHERS
 from model_export.export import card
@@ -61,13 +62,16 @@ def export_command(args: argparse.Namespace) -> int:
     learned_from = trained_on(args.checkpoint)
     teachers = taught_by(args.checkpoint)
     taught = DEFAULT_TEACHERS if teachers is None else teachers
+    interpolation = interpolated_from(args.checkpoint)
     meta = export_onnx(
         net,
         args.out,
         name=args.name,
         semver=args.semver,
         architecture=card.architecture(cfg, learned_from),
-        training_data=card.training_data(cfg, learned_from, taught),
+        training_data=card.training_data(
+            cfg, learned_from, taught, None if interpolation is None else interpolation.alpha
+        ),
         license=card.license_text(cfg, learned_from, taught),
         intended_use=card.INTENDED_USE,
         frames_per_chunk=args.frames_per_chunk,

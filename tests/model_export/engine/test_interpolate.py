@@ -1,0 +1,113 @@
+"""WiSE-FT: a fine-tuned run moved part of the way back to its published weights, exported as any run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from model_export.cli import main
+from model_export.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
+from model_export.engine.interpolate import interpolate_states, interpolated_from, write_interpolated
+from model_export.export.runtime import read_metadata
+from model_export.modeling.backbones.osnet import OSNet
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A published OSNet as a checkpoint, and a short fine-tuning run started from it."""
+    root = tmp_path_factory.mktemp("wise")
+    torch.manual_seed(0)
+    state = OSNet().state_dict()
+    weights = root / "osnet_x0_25_msmt17.pth"
+    torch.save({"state_dict": {**state, "classifier.weight": torch.zeros(4101, 512)}}, weights)
+    published = root / "published.pt"
+    assert main(["pretrained", "--backbone-weights", str(weights), "--out", str(published)]) == 0
+    args = ["train", "--dataset", "synthetic", "--data-root", str(root / "data"), "--backbone", "osnet_x0_25"]
+    args += ["--backbone-weights", str(weights), "--init-from", str(published), "--head", "pooling"]
+    args += ["--embedding-dim", "512", "--epochs", "1", "--max-steps", "3", "--ids-per-batch", "4"]
+    args += ["--seq-lens", "1", "--eval-every", "0", "--lr", "0.01", "--out-dir", str(root / "run")]
+    assert main(args) == 0
+    return published, root / "run" / "last.pt"
+
+
+def test_every_weight_lies_on_the_line_and_the_run_s_own_parts_are_kept(
+    runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    published, tuned = runs
+    out = tmp_path / "wise.pt"
+    args = ["interpolate", str(tuned), "--start", str(published), "--alpha", "0.25", "--out", str(out)]
+    assert main(args) == 0
+    start, end, mixed = (load_checkpoint(p) for p in (published, tuned, out))
+    moved = 0
+    for key, value in mixed["model"].items():
+        if key.startswith("classifier.") or not value.is_floating_point():
+            assert torch.equal(value, end["model"][key]), key  # the run's people and counters
+            continue
+        a, b = start["model"][key], end["model"][key]
+        torch.testing.assert_close(value, a + 0.25 * (b - a), msg=key)
+        moved += int(not torch.equal(a, b))
+    assert moved > 10  # the run did change the network, so the test above says something
+    assert mixed["split_name"] == end["split_name"] and mixed["config"] == end["config"]
+    assert "optimizer" not in mixed and mixed["summary"] == {}
+    how = interpolated_from(out)
+    assert how is not None and (how.alpha, how.start, how.fine_tuned) == (0.25, "published.pt", "last.pt")
+    assert interpolated_from(tuned) is None
+
+
+def test_the_ends_of_the_line_are_the_two_networks(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    published, tuned = runs
+    x = torch.rand(2, 2, 3, 256, 128)
+    with torch.no_grad():
+        for alpha, reference in ((0.0, published), (1.0, tuned)):
+            write_interpolated(tuned, published, alpha, tmp_path / f"{alpha}.pt")
+            got, _ = load_model(tmp_path / f"{alpha}.pt")
+            expected, _ = load_model(reference)
+            torch.testing.assert_close(got(x), expected(x))
+        write_interpolated(tuned, published, 0.5, tmp_path / "half.pt")
+        half, _ = load_model(tmp_path / "half.pt")
+        ends = [load_model(p)[0](x) for p in (published, tuned)]
+        assert all(not torch.allclose(half(x), end, atol=1e-4) for end in ends)
+
+
+def test_what_is_not_one_network_or_not_a_start_is_refused(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    published, tuned = runs
+    with pytest.raises(ValueError, match="not a published network"):
+        write_interpolated(tuned, tuned, 0.5, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="outside"):
+        write_interpolated(tuned, published, 1.5, tmp_path / "x.pt")
+    once = tmp_path / "once.pt"
+    write_interpolated(tuned, published, 0.5, once)
+    with pytest.raises(ValueError, match="already interpolated"):
+        write_interpolated(once, published, 0.5, tmp_path / "x.pt")
+    other = load_checkpoint(published)
+    other["config"] = {**other["config"], "embedding_dim": 256}
+    save_checkpoint(tmp_path / "other.pt", other)
+    with pytest.raises(ValueError, match="different networks"):
+        write_interpolated(tuned, tmp_path / "other.pt", 0.5, tmp_path / "x.pt")
+    with pytest.raises(SystemExit, match="different networks"):
+        main(["interpolate", str(tuned), "--start", str(tmp_path / "other.pt"), "--out", "o.pt"])
+
+
+def test_state_dicts_of_other_shapes_or_keys_are_refused() -> None:
+    a = {"w": torch.zeros(2, 3), "classifier.weight": torch.zeros(1, 3)}
+    with pytest.raises(ValueError, match="w is"):
+        interpolate_states(a, {"w": torch.ones(3, 2), "classifier.weight": torch.ones(9, 3)}, 0.5)
+    with pytest.raises(ValueError, match="lacks \\['v'\\]"):
+        interpolate_states(a, {"w": torch.ones(2, 3), "v": torch.ones(1)}, 0.5)
+    mixed = interpolate_states(a, {"w": torch.ones(2, 3), "classifier.weight": torch.ones(9, 3)}, 0.5)
+    assert torch.equal(mixed["w"], torch.full((2, 3), 0.5)) and mixed["classifier.weight"].shape == (9, 3)
+
+
+def test_the_exported_card_says_how_the_weights_were_made(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    published, tuned = runs
+    wise = tmp_path / "wise.pt"
+    write_interpolated(tuned, published, 0.5, wise)
+    out = tmp_path / "wise.onnx"
+    assert main(["export", str(wise), "--out", str(out), "--name", "wise-test", "--no-evaluate"]) == 0
+    data = read_metadata(out).training_data
+    assert "0.5 of the way from torchreid's published OSNet x0.25" in data and "WiSE-FT" in data
+    plain = tmp_path / "plain.onnx"
+    assert main(["export", str(tuned), "--out", str(plain), "--name", "plain-test", "--no-evaluate"]) == 0
+    assert "WiSE-FT" not in read_metadata(plain).training_data
