@@ -137,10 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     interpolate_p = sub.add_parser(
         "interpolate",
-        help="a fine-tuned checkpoint moved part of the way back to its published weights (WiSE-FT)",
+        help="fine-tuned checkpoints averaged and moved part of the way back to their published weights",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    interpolate_p.add_argument("checkpoint", type=Path, help="the fine-tuned run's checkpoint")
+    interpolate_p.add_argument(
+        "checkpoints",
+        type=Path,
+        nargs="+",
+        help="the fine-tuned run's checkpoint; several runs from the same start are averaged first (a soup)",
+    )
     interpolate_p.add_argument(
         "--start", type=Path, required=True, help="the published network it started from (`pretrained`)"
     )
@@ -441,10 +446,11 @@ def main(argv: list[str] | None = None) -> int:
         from model_export.engine.interpolate import write_interpolated
 
         try:
-            how = write_interpolated(args.checkpoint, args.start, args.alpha, args.out)
+            how = write_interpolated(args.checkpoints, args.start, args.alpha, args.out)
         except ValueError as exc:
             raise SystemExit(str(exc)) from exc
-        print(f"{how.alpha:g} of the way from {how.start} to {how.fine_tuned} -> {args.out}")
+        runs = ", ".join(how.fine_tuned)
+        print(f"{how.alpha:g} of the way from {how.start} to the mean of {runs} -> {args.out}")
         return 0
     if args.command == "compare":
         return _compare(args)

@@ -174,9 +174,11 @@ def training_data(
     dataset: str | None = None,
     teachers: Sequence[str] = DEFAULT_TEACHERS,
     interpolated: float | None = None,
+    runs: int = 1,
 ) -> str:
     """`dataset`: the split the run learned from, where `cfg.dataset` names only its container (a pack);
-    `interpolated`: the alpha of weights moved back towards the published ones (`interpolate`)."""
+    `interpolated`: the alpha of weights moved back towards the published ones (`interpolate`), from
+    the mean of `runs` fine-tuned runs."""
     name = dataset or cfg.dataset
     text = TRAINING_DATA.get(name, name).format(
         split_id=cfg.split_id,
@@ -187,10 +189,11 @@ def training_data(
     if name != "pretrained" and _ir_model(cfg) is not None:
         text += f" Frame network started from {published_network(cfg)}."
     if interpolated is not None:
+        tuned = "the network fine-tuned here" if runs == 1 else f"the mean of {runs} networks fine-tuned here"
+        soup = "" if runs == 1 else "a model soup and "
         text += (
-            f" Weights: {interpolated:g} of the way from {published_network(cfg)} to the network "
-            "fine-tuned here (WiSE-FT, Wortsman et al. 2022), to keep more of what the published weights "
-            "knew of other cameras."
+            f" Weights: {interpolated:g} of the way from {published_network(cfg)} to {tuned} ({soup}WiSE-FT, "
+            "Wortsman et al. 2022), to keep more of what the published weights knew of other cameras."
         )
     if cfg.held_out_site is not None:
         text += f" {cfg.held_out_site} was held out of training (evaluated on instead)."

@@ -70,7 +70,11 @@ def export_command(args: argparse.Namespace) -> int:
         semver=args.semver,
         architecture=card.architecture(cfg, learned_from),
         training_data=card.training_data(
-            cfg, learned_from, taught, None if interpolation is None else interpolation.alpha
+            cfg,
+            learned_from,
+            taught,
+            None if interpolation is None else interpolation.alpha,
+            1 if interpolation is None else len(interpolation.fine_tuned),
         ),
         license=card.license_text(cfg, learned_from, taught),
         intended_use=card.INTENDED_USE,

@@ -9,14 +9,19 @@ import torch
 
 from model_export.cli import main
 from model_export.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
-from model_export.engine.interpolate import interpolate_states, interpolated_from, write_interpolated
+from model_export.engine.interpolate import (
+    interpolate_states,
+    interpolated_from,
+    mean_state,
+    write_interpolated,
+)
 from model_export.export.runtime import read_metadata
 from model_export.modeling.backbones.osnet import OSNet
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A published OSNet as a checkpoint, and a short fine-tuning run started from it."""
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """A published OSNet as a checkpoint, and two short fine-tuning runs (two seeds) started from it."""
     root = tmp_path_factory.mktemp("wise")
     torch.manual_seed(0)
     state = OSNet().state_dict()
@@ -27,15 +32,16 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     args = ["train", "--dataset", "synthetic", "--data-root", str(root / "data"), "--backbone", "osnet_x0_25"]
     args += ["--backbone-weights", str(weights), "--init-from", str(published), "--head", "pooling"]
     args += ["--embedding-dim", "512", "--epochs", "1", "--max-steps", "3", "--ids-per-batch", "4"]
-    args += ["--seq-lens", "1", "--eval-every", "0", "--lr", "0.01", "--out-dir", str(root / "run")]
-    assert main(args) == 0
-    return published, root / "run" / "last.pt"
+    args += ["--seq-lens", "1", "--eval-every", "0", "--lr", "0.01"]
+    for seed in (0, 1):
+        assert main([*args, "--seed", str(seed), "--out-dir", str(root / f"run{seed}")]) == 0
+    return published, root / "run0" / "last.pt", root / "run1" / "last.pt"
 
 
 def test_every_weight_lies_on_the_line_and_the_run_s_own_parts_are_kept(
-    runs: tuple[Path, Path], tmp_path: Path
+    runs: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
-    published, tuned = runs
+    published, tuned, _ = runs
     out = tmp_path / "wise.pt"
     args = ["interpolate", str(tuned), "--start", str(published), "--alpha", "0.25", "--out", str(out)]
     assert main(args) == 0
@@ -52,40 +58,44 @@ def test_every_weight_lies_on_the_line_and_the_run_s_own_parts_are_kept(
     assert mixed["split_name"] == end["split_name"] and mixed["config"] == end["config"]
     assert "optimizer" not in mixed and mixed["summary"] == {}
     how = interpolated_from(out)
-    assert how is not None and (how.alpha, how.start, how.fine_tuned) == (0.25, "published.pt", "last.pt")
+    assert how is not None and (how.alpha, how.start, how.fine_tuned) == (0.25, "published.pt", (str(tuned),))
     assert interpolated_from(tuned) is None
 
 
-def test_the_ends_of_the_line_are_the_two_networks(runs: tuple[Path, Path], tmp_path: Path) -> None:
-    published, tuned = runs
+def test_the_ends_of_the_line_are_the_two_networks(runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    published, tuned, _ = runs
     x = torch.rand(2, 2, 3, 256, 128)
     with torch.no_grad():
         for alpha, reference in ((0.0, published), (1.0, tuned)):
-            write_interpolated(tuned, published, alpha, tmp_path / f"{alpha}.pt")
+            write_interpolated([tuned], published, alpha, tmp_path / f"{alpha}.pt")
             got, _ = load_model(tmp_path / f"{alpha}.pt")
             expected, _ = load_model(reference)
             torch.testing.assert_close(got(x), expected(x))
-        write_interpolated(tuned, published, 0.5, tmp_path / "half.pt")
+        write_interpolated([tuned], published, 0.5, tmp_path / "half.pt")
         half, _ = load_model(tmp_path / "half.pt")
         ends = [load_model(p)[0](x) for p in (published, tuned)]
         assert all(not torch.allclose(half(x), end, atol=1e-4) for end in ends)
 
 
-def test_what_is_not_one_network_or_not_a_start_is_refused(runs: tuple[Path, Path], tmp_path: Path) -> None:
-    published, tuned = runs
+def test_what_is_not_one_network_or_not_a_start_is_refused(
+    runs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    published, tuned, _ = runs
     with pytest.raises(ValueError, match="not a published network"):
-        write_interpolated(tuned, tuned, 0.5, tmp_path / "x.pt")
+        write_interpolated([tuned], tuned, 0.5, tmp_path / "x.pt")
+    with pytest.raises(ValueError, match="no fine-tuned"):
+        write_interpolated([], published, 0.5, tmp_path / "x.pt")
     with pytest.raises(ValueError, match="outside"):
-        write_interpolated(tuned, published, 1.5, tmp_path / "x.pt")
+        write_interpolated([tuned], published, 1.5, tmp_path / "x.pt")
     once = tmp_path / "once.pt"
-    write_interpolated(tuned, published, 0.5, once)
+    write_interpolated([tuned], published, 0.5, once)
     with pytest.raises(ValueError, match="already interpolated"):
-        write_interpolated(once, published, 0.5, tmp_path / "x.pt")
+        write_interpolated([once], published, 0.5, tmp_path / "x.pt")
     other = load_checkpoint(published)
     other["config"] = {**other["config"], "embedding_dim": 256}
     save_checkpoint(tmp_path / "other.pt", other)
     with pytest.raises(ValueError, match="different networks"):
-        write_interpolated(tuned, tmp_path / "other.pt", 0.5, tmp_path / "x.pt")
+        write_interpolated([tuned], tmp_path / "other.pt", 0.5, tmp_path / "x.pt")
     with pytest.raises(SystemExit, match="different networks"):
         main(["interpolate", str(tuned), "--start", str(tmp_path / "other.pt"), "--out", "o.pt"])
 
@@ -98,12 +108,47 @@ def test_state_dicts_of_other_shapes_or_keys_are_refused() -> None:
         interpolate_states(a, {"w": torch.ones(2, 3), "v": torch.ones(1)}, 0.5)
     mixed = interpolate_states(a, {"w": torch.ones(2, 3), "classifier.weight": torch.ones(9, 3)}, 0.5)
     assert torch.equal(mixed["w"], torch.full((2, 3), 0.5)) and mixed["classifier.weight"].shape == (9, 3)
+    with pytest.raises(ValueError, match="w is"):
+        mean_state([a, {"w": torch.ones(3, 2), "classifier.weight": torch.ones(1, 3)}])
 
 
-def test_the_exported_card_says_how_the_weights_were_made(runs: tuple[Path, Path], tmp_path: Path) -> None:
-    published, tuned = runs
+def test_several_runs_are_averaged_before_the_line_is_taken(
+    runs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    published, first, second = runs
+    out = tmp_path / "soup.pt"
+    args = ["interpolate", str(first), str(second), "--start", str(published), "--alpha", "0.6"]
+    assert main([*args, "--out", str(out)]) == 0
+    start, a, b, got = (load_checkpoint(p)["model"] for p in (published, first, second, out))
+    differ = [k for k, v in a.items() if v.is_floating_point() and not torch.equal(v, b[k])]
+    assert len(differ) > 10  # the seeds made two different networks
+    for key in differ:
+        if key.startswith("classifier."):  # not on the line: the runs' own, averaged
+            torch.testing.assert_close(got[key], (a[key] + b[key]) / 2)
+            continue
+        torch.testing.assert_close(got[key], start[key] + 0.6 * ((a[key] + b[key]) / 2 - start[key]), msg=key)
+    how = interpolated_from(out)
+    assert how is not None and how.fine_tuned == (str(first), str(second))
+    wise = tmp_path / "soup.onnx"
+    assert main(["export", str(out), "--out", str(wise), "--name", "soup-test", "--no-evaluate"]) == 0
+    assert "the mean of 2 networks fine-tuned here" in read_metadata(wise).training_data
+
+
+def test_runs_of_other_splits_are_not_averaged(runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    published, first, second = runs
+    other = load_checkpoint(second)
+    other["split_name"] = "multisite-without-3DPeS"
+    save_checkpoint(tmp_path / "other.pt", other)
+    with pytest.raises(ValueError, match="split_name"):
+        write_interpolated([first, tmp_path / "other.pt"], published, 0.5, tmp_path / "x.pt")
+
+
+def test_the_exported_card_says_how_the_weights_were_made(
+    runs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    published, tuned, _ = runs
     wise = tmp_path / "wise.pt"
-    write_interpolated(tuned, published, 0.5, wise)
+    write_interpolated([tuned], published, 0.5, wise)
     out = tmp_path / "wise.onnx"
     assert main(["export", str(wise), "--out", str(out), "--name", "wise-test", "--no-evaluate"]) == 0
     data = read_metadata(out).training_data
