@@ -169,6 +169,18 @@ def architecture(cfg: TrainConfig, dataset: str | None = None) -> str:
     return f"{_frame_cnn(cfg)} frame CNN, {head}, {neck}"
 
 
+def _weights_text(alpha: float, runs: int, published: str) -> str:
+    """How `interpolate` made the weights: runs averaged (a soup), moved back towards the start."""
+    soup = f"the mean of {runs} networks fine-tuned here"
+    if alpha == 1.0:
+        return f" Weights: {soup} from {published} (a uniform model soup, Wortsman et al. 2022)."
+    tuned = "the network fine-tuned here" if runs == 1 else f"{soup} (a uniform model soup)"
+    return (
+        f" Weights: {alpha:g} of the way from {published} to {tuned} (WiSE-FT, Wortsman et al. 2022), "
+        "to keep more of what the published weights knew of other cameras."
+    )
+
+
 def training_data(
     cfg: TrainConfig,
     dataset: str | None = None,
@@ -189,12 +201,7 @@ def training_data(
     if name != "pretrained" and _ir_model(cfg) is not None:
         text += f" Frame network started from {published_network(cfg)}."
     if interpolated is not None:
-        tuned = "the network fine-tuned here" if runs == 1 else f"the mean of {runs} networks fine-tuned here"
-        soup = "" if runs == 1 else "a model soup and "
-        text += (
-            f" Weights: {interpolated:g} of the way from {published_network(cfg)} to {tuned} ({soup}WiSE-FT, "
-            "Wortsman et al. 2022), to keep more of what the published weights knew of other cameras."
-        )
+        text += _weights_text(interpolated, runs, published_network(cfg))
     if cfg.held_out_site is not None:
         text += f" {cfg.held_out_site} was held out of training (evaluated on instead)."
     if cfg.unlabeled_root is not None:

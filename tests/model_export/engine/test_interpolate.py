@@ -15,6 +15,7 @@ from model_export.engine.interpolate import (
     mean_state,
     write_interpolated,
 )
+from model_export.export import card
 from model_export.export.runtime import read_metadata
 from model_export.modeling.backbones.osnet import OSNet
 
@@ -131,7 +132,13 @@ def test_several_runs_are_averaged_before_the_line_is_taken(
     assert how is not None and how.fine_tuned == (str(first), str(second))
     wise = tmp_path / "soup.onnx"
     assert main(["export", str(out), "--out", str(wise), "--name", "soup-test", "--no-evaluate"]) == 0
-    assert "the mean of 2 networks fine-tuned here" in read_metadata(wise).training_data
+    assert (
+        "the mean of 2 networks fine-tuned here (a uniform model soup)" in read_metadata(wise).training_data
+    )
+    plain = tmp_path / "plain.pt"
+    write_interpolated([first, second], published, 1.0, plain)
+    data = card.training_data(load_model(plain)[1], "multisite", interpolated=1.0, runs=2)
+    assert "Weights: the mean of 2 networks fine-tuned here from torchreid's" in data and "WiSE" not in data
 
 
 def test_runs_of_other_splits_are_not_averaged(runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
