@@ -359,6 +359,24 @@ def _global_pool(graph: _Graph) -> int:
     raise ValueError("no global pooling found: cannot tell the frame head from the trunk")
 
 
+_FREED = torch.empty(0)  # what a released value's slot holds: no step reads it again
+
+
+def _release_plan(sources: list[list[int]], keep: set[int]) -> list[list[int]]:
+    """For each trunk step, the values (by number: 0 RGB, 1 BGR, 2 + step) that no later step reads
+    and that are not levels, to drop once it has run. Without it a forward holds every intermediate
+    map of the graph at once: an eager evaluation of 256 frames through Intel's 0277 outgrew 24 GB."""
+    last_read: dict[int, int] = {}
+    for pos, srcs in enumerate(sources):
+        for src in srcs:
+            last_read[src] = pos
+    plan: list[list[int]] = [[] for _ in sources]
+    for value, pos in last_read.items():
+        if value not in keep:
+            plan[pos].append(value)
+    return plan
+
+
 def _renumber(step: nn.Module, mapping: dict[int, int]) -> None:
     step.src = mapping[step.src]
     if isinstance(step, _Binary):
@@ -376,7 +394,7 @@ class OpenVinoIRNet(Backbone):
     pixel_std = (1.0 / 255.0, 1.0 / 255.0, 1.0 / 255.0)
     gru_hidden = (16, 32, 64)
     # Set per file below, read when the network is built; TorchScript need not type them.
-    __jit_ignored_attributes__: list[str] = ["name", "input_size", "level_channels"]  # noqa: RUF012
+    __jit_ignored_attributes__: list[str] = ["name", "input_size", "level_channels", "frees"]  # noqa: RUF012
 
     def __init__(self, xml: Path, input_size: tuple[int, int] | None = None) -> None:
         super().__init__()
@@ -403,6 +421,7 @@ class OpenVinoIRNet(Backbone):
         self.output_id = head_map[graph.output]
         self.swap = _Gather(0, [2, 1, 0], 1)  # RGB -> BGR, what the IR reads
         self.trunk = nn.ModuleList([s for _, s, _ in trunk])
+        self.frees = _release_plan([srcs for _, _, srcs in trunk], keep=set(self.level_ids))
         self.head = nn.ModuleList([s for _, s, _ in head])
         self._frame_dim = int(graph.shapes[graph.output][-1])
         pool = self.head[0]
@@ -446,8 +465,10 @@ class OpenVinoIRNet(Backbone):
     def forward(self, x: Tensor) -> list[Tensor]:
         values: list[Tensor] = [x]
         values.append(self.swap(values))
-        for step in self.trunk:
+        for step, frees in zip(self.trunk, self.frees, strict=True):
             values.append(step(values))
+            for value in frees:  # read by no later step: let it go, or all ~500 maps stay alive
+                values[value] = _FREED
         return [values[i] for i in self.level_ids]
 
     def frame_vectors(self, last_level: Tensor) -> Tensor:

@@ -49,6 +49,27 @@ def test_levels_are_the_transitions_and_the_last_map(ir: Path) -> None:
     assert [tuple(level.shape[1:]) for level in levels] == [(12, 8, 4), (16, 4, 2), (16, 4, 2)]
 
 
+def test_a_forward_lets_go_of_each_map_after_its_last_reader(ir: Path) -> None:
+    """Intel's graphs have hundreds of values; held to the end, an eager evaluation of 256 frames
+    through 0277 outgrew 24 GB. Each is dropped once, after the last step that reads it, levels kept."""
+    net = OpenVinoIRNet(ir).eval()
+    released: set[int] = set()
+    for step, frees in zip(net.trunk, net.frees, strict=True):
+        reads = {step.src, getattr(step, "other", None)} - {None}
+        assert not reads & released, "a step reads a value already let go"
+        assert not set(frees) & released, "a value let go twice"
+        released |= set(frees)
+    produced = set(range(1, len(net.trunk) + 2))  # 1: the BGR input, then one value per step
+    assert released == produced - set(net.level_ids) - {len(net.trunk) + 1}
+    x = torch.rand(2, 3, H, W) * 255
+    with torch.no_grad():
+        lean = net(x)
+        net.frees = [[] for _ in net.trunk]  # the same forward, holding everything
+        full = net(x)
+    for a, b in zip(lean, full, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_every_weight_learns_and_shared_weights_get_their_own_copy(ir: Path) -> None:
     net = OpenVinoIRNet(ir)
     weights = [getattr(m, "weight", None) for m in net.trunk]
