@@ -231,7 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare_p.add_argument(
         "--peers", nargs="*", default=[], help="peer names, or `all` (see model_export/evaluation/peers.py)"
     )
-    compare_p.add_argument("--sets", nargs="+", default=["cuhk03", "viper", "prid"])
+    compare_p.add_argument(
+        "--sets",
+        nargs="+",
+        default=["cuhk03", "viper", "prid"],
+        help="also a training site by name (e.g. 3dpes), for models trained with --held-out-site",
+    )
     compare_p.add_argument(
         "--people",
         choices=["all", "odd", "even"],

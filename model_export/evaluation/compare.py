@@ -25,6 +25,7 @@ import torch
 
 from model_export.data.dataset import FrameStore
 from model_export.data.readers import open_split
+from model_export.data.readers.peta import TRAINING_SITES, read_site
 from model_export.data.tracklet import ReIDSplit, Tracklet
 from model_export.evaluation.evaluator import EmbedFn, cosine_distance, embed_tracklets, score, summarise
 from model_export.evaluation.operating_points import Pairs, cross_camera_pairs, measurable, operating_points
@@ -40,6 +41,10 @@ TEST_SETS: dict[str, tuple[str, str]] = {
 # one false match in a thousand, the line a tracker's match-or-enroll step works at (`compare`), and
 # the thresholds an exported file carries (`model_export calibrate`)
 UNSEEN = {"viper": "VIPeR (632 people)", "prid": "PRID 2011 single-shot (200 of 749 people)"}
+# a training site by its lower-case name, for models trained without it (`train --held-out-site`):
+# each sighting ranked against the site's others, as the run's own evaluation does. A choice made on
+# it (an epoch, a weight) has not looked at VIPeR or PRID; on a model trained with it, it flatters
+HELD_OUT_SITES: dict[str, str] = {site.lower(): site for site in TRAINING_SITES}
 FALSE_MATCH_RATE = 1e-3
 
 
@@ -158,6 +163,12 @@ People = Literal["all", "odd", "even"]
 
 
 def open_test_set(name: str, data_root: Path, people: People = "all") -> ReIDSplit:
+    if name in HELD_OUT_SITES:
+        site = read_site(data_root / "peta", HELD_OUT_SITES[name])
+        return people_half(ReIDSplit(name=name, train=[], query=site, gallery=site), people)
+    if name not in TEST_SETS:
+        sets = ", ".join([*TEST_SETS, *HELD_OUT_SITES])
+        raise SystemExit(f"unknown test set {name!r}: the sets are {sets}")
     reader, folder = TEST_SETS[name]
     return people_half(open_split(reader, data_root / folder), people)
 

@@ -169,3 +169,27 @@ def test_half_the_people_are_scored_and_the_other_half_become_unlabeled_crops(
     assert {f.resolve() for t in tracks for f in t.frames} == even  # links to those files, no others
     with pytest.raises(FileExistsError, match="new folder"):
         main(["crops", "--data-root", str(data_root), "--out", str(out)])
+
+
+def test_a_held_out_training_site_is_a_test_set(tmp_path: Path) -> None:
+    """3DPeS names sightings, not cameras: each person's sightings are ranked against each other."""
+    from model_export.evaluation.compare import open_test_set
+
+    root = tmp_path / "data"
+    site = root / "peta" / "3DPeS"
+    site.mkdir(parents=True)
+    for pid in range(1, PEOPLE + 1):
+        for sighting in (2 * pid, 2 * pid + 1):
+            shift = 3 * (sighting % 2)
+            image = np.clip(np.array(_colour(pid)) + shift, 0, 255).astype(np.uint8)
+            Image.fromarray(np.full((32, 16, 3), image)).save(site / f"{pid}_{sighting}_FRAME_1_RGB.bmp")
+    split = open_test_set("3dpes", root)
+    assert len(split.query) == len(split.gallery) == 2 * PEOPLE and split.train == []
+
+    sees = CropModel("sees", _colour_embedder, (32, 16))
+    blind = CropModel("blind", lambda crops: np.ones((len(crops), 3)) / np.sqrt(3), (32, 16))
+    rows = compare([sees, blind], root, ["3dpes"])
+    assert rows[0]["3dpes"]["rank1"] == 1.0
+    assert rows[1]["3dpes"]["rank1"] < 0.5
+    with pytest.raises(SystemExit, match="unknown test set 'mars'"):
+        open_test_set("mars", root)
