@@ -57,9 +57,11 @@ class TrainConfig:
     # starting weights learned from many cameras
     backbone_lr_scale: float = 1.0
     # augmentation beyond the defaults, for cameras of other sites: colour jitter ranges scaled by
-    # aug_colour, and a tracklet's frames turned grey with probability aug_grayscale
+    # aug_colour, and a tracklet's frames turned grey with probability aug_grayscale; aug_lowres: the
+    # probability of a tracklet seen at 0.3-0.7 of the input's sides and upscaled, as small crops are
     aug_colour: float = 1.0
     aug_grayscale: float = 0.0
+    aug_lowres: float = 0.0
     # losses
     label_smoothing: float = 0.1
     w_id: float = 1.0

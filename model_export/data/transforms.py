@@ -35,6 +35,11 @@ class AugmentConfig:
     # probability of dropping colour (the grey image in all three channels): cameras of other sites
     # render the same clothes in other colours, and a network that never sees grey leans on hue
     grayscale: float = 0.0
+    # probability of seeing the tracklet through a coarser camera: down to a random share of each side
+    # (antialiased), then back up. Unseen sites' crops are often small (VIPeR 128x48, PRID 128x64,
+    # CAVIAR4REID about 80x32) and reach the network upscaled, with no detail above their own scale
+    lowres: float = 0.0
+    lowres_scale: tuple[float, float] = (0.3, 0.7)
     erase: float = 0.5  # probability of random erasing (Zhong et al. 2020)
     erase_area: tuple[float, float] = (0.02, 0.4)
     erase_ratio: float = 0.3
@@ -50,6 +55,10 @@ class TrackletAugment:
         cfg, rng = self.cfg, self.rng
         x = resize(frames, self.size)
         h, w = self.size
+        if cfg.lowres > 0 and rng.random() < cfg.lowres:
+            share = rng.uniform(*cfg.lowres_scale)
+            coarse = resize(x, (max(2, round(h * share)), max(2, round(w * share))))
+            x = F.interpolate(coarse, size=self.size, mode="bilinear", align_corners=False).clamp_(0.0, 1.0)
         if cfg.pad > 0:
             x = F.pad(x, (cfg.pad, cfg.pad, cfg.pad, cfg.pad), mode="reflect")
             top, left = rng.randint(0, 2 * cfg.pad), rng.randint(0, 2 * cfg.pad)

@@ -75,6 +75,7 @@ def augment_config(cfg: TrainConfig) -> AugmentConfig:
         contrast=base.contrast * cfg.aug_colour,
         saturation=base.saturation * cfg.aug_colour,
         grayscale=cfg.aug_grayscale,
+        lowres=cfg.aug_lowres,
     )
 
 

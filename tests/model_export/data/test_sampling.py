@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from pathlib import Path
@@ -102,15 +103,36 @@ def test_grayscale_drops_colour_for_the_whole_tracklet_when_drawn() -> None:
     assert (colour[:, 0] - colour[:, 1]).abs().max() > 0.05
 
 
+def test_lowres_takes_away_fine_detail_for_the_whole_tracklet_when_drawn() -> None:
+    # a fine checkerboard: all of its energy is at the highest frequency the frame holds
+    board = ((torch.arange(64).view(-1, 1) + torch.arange(32).view(1, -1)) % 2 * 255).to(torch.uint8)
+    clip = board.expand(3, 3, 64, 32).clone()
+    plain = AugmentConfig(pad=0, flip=0.0, brightness=0.0, contrast=0.0, saturation=0.0, erase=0.0)
+
+    def detail(x: torch.Tensor) -> float:  # mean absolute difference of horizontal neighbours
+        return (x[..., 1:] - x[..., :-1]).abs().mean().item()
+
+    sharp = TrackletAugment((64, 32), plain, random.Random(0))(clip)
+    coarse_aug = TrackletAugment((64, 32), dataclasses.replace(plain, lowres=1.0), random.Random(0))
+    for _ in range(3):
+        coarse = coarse_aug(clip)
+        assert coarse.shape == sharp.shape
+        torch.testing.assert_close(coarse, coarse[:1].expand_as(coarse))
+        assert detail(coarse) < 0.25 * detail(sharp)
+        # the picture's mean is kept: the same person, seen from further away
+        assert abs(coarse.mean().item() - sharp.mean().item()) < 0.02
+
+
 def test_training_options_scale_the_augmentation() -> None:
     from model_export.config import TrainConfig
     from model_export.engine.train import augment_config
 
     default = augment_config(TrainConfig())
     assert default == AugmentConfig()
-    strong = augment_config(TrainConfig(aug_colour=2.0, aug_grayscale=0.2))
+    strong = augment_config(TrainConfig(aug_colour=2.0, aug_grayscale=0.2, aug_lowres=0.5))
     assert strong.brightness == 2 * default.brightness and strong.saturation == 2 * default.saturation
     assert strong.grayscale == 0.2 and strong.erase == default.erase
+    assert strong.lowres == 0.5 and default.lowres == 0.0
 
 
 def test_unlabeled_batches_cover_every_tracklet_evenly_and_replay_per_epoch() -> None:
