@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +23,7 @@ from service.api.ratelimit import RateLimit
 from service.api.routes import audit, embed, gallery, health, match, model, tracks, ui
 from service.audit import open_audit
 from service.core.config import Settings
+from service.core.memory import limit_malloc_arenas
 from service.core.metrics import Metrics
 from service.core.security import KeyRing, Principal
 from service.gallery import matrix_factory, open_store
@@ -130,7 +132,12 @@ def run(settings: Settings | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Before any thread: arenas made earlier are not bounded.
+    limit_malloc_arenas(settings.malloc_arena_max)
     if settings.workers > 1:
+        # Spawned workers start a fresh C library, which reads the same bound from its environment.
+        if settings.malloc_arena_max > 0:
+            os.environ["MALLOC_ARENA_MAX"] = str(settings.malloc_arena_max)
         # Each worker builds its own app (own model session, own gallery replica) from the environment.
         uvicorn.run(
             "service.main:create_app",

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # glibc's malloc arenas for the process (service/core/memory.py: why); 0 leaves the C library's
+    # default of eight per core, where a busy process keeps freed upload memory in each of them
+    malloc_arena_max: int = Field(2, ge=0)
     cors_origins: NameList = Field(default_factory=list)  # closed unless listed
 
     # model

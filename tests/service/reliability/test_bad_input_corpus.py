@@ -46,9 +46,10 @@ REQUIRED = (
 
 ROUNDS = 4
 # One request may hold a 64 MiB body plus up to 64 MiB unpacked from an archive, and the allocator keeps
-# freed memory for reuse in per-thread arenas (up to 64 MiB each; decoding runs on a small thread pool):
-# 300 MiB over the idle process bounds a few such requests at worst. Measured: +30 to +100 MiB after
-# the first rounds, then flat.
+# freed memory for reuse in its arenas (two: REID_MALLOC_ARENA_MAX, service/core/memory.py; with glibc's
+# default of eight per core, a CI machine under load once saw +101 MiB between the second round and
+# the last): 300 MiB over the idle process bounds a few such requests at worst. Measured with two
+# arenas: +30 MiB after the first round, then flat.
 MAX_GROWTH_MB = 300.0
 # What is kept for reuse stops growing once every arena has served; a leak of anything the corpus
 # sends (the bombs alone move ~250 MiB through the process per round) grows with every round. Between
