@@ -57,8 +57,7 @@ class TrackletAugment:
         h, w = self.size
         if cfg.lowres > 0 and rng.random() < cfg.lowres:
             share = rng.uniform(*cfg.lowres_scale)
-            coarse = resize(x, (max(2, round(h * share)), max(2, round(w * share))))
-            x = F.interpolate(coarse, size=self.size, mode="bilinear", align_corners=False).clamp_(0.0, 1.0)
+            x = resize(resize(x, (max(2, round(h * share)), max(2, round(w * share)))), self.size)
         if cfg.pad > 0:
             x = F.pad(x, (cfg.pad, cfg.pad, cfg.pad, cfg.pad), mode="reflect")
             top, left = rng.randint(0, 2 * cfg.pad), rng.randint(0, 2 * cfg.pad)
