@@ -70,14 +70,14 @@ RUN groupadd --system --gid 10001 reid \
         --home-dir /nonexistent --shell /usr/sbin/nologin reid
 COPY --from=cpu-builder /opt/venv /opt/venv
 # Owned by root and read-only for the service user: the image's model cannot be altered at run time.
-COPY models/osnet-ain-duo-multisite.onnx models/osnet-ain-0277-multisite.onnx models/osnet-duo-multisite.onnx models/osnet-pool-multisite.onnx models/grurcn-osnet-multisite.onnx models/README.md /app/models/
+COPY models/osnet-ain-multisite.onnx models/osnet-ain-duo-multisite.onnx models/osnet-ain-0277-multisite.onnx models/osnet-duo-multisite.onnx models/osnet-pool-multisite.onnx models/grurcn-osnet-multisite.onnx models/README.md /app/models/
 WORKDIR /app
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     REID_HOST=0.0.0.0 \
     REID_PORT=8000 \
-    REID_MODEL_PATH=/app/models/osnet-ain-duo-multisite.onnx
+    REID_MODEL_PATH=/app/models/osnet-ain-multisite.onnx
 USER 10001:10001
 EXPOSE 8000
 # Liveness only (no curl in the image): /readyz also needs the gallery, which a plain `docker run`
@@ -128,7 +128,7 @@ RUN groupadd --system --gid 10001 reid \
     && useradd --system --no-log-init --uid 10001 --gid reid --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin reid
 COPY --from=gpu-builder /opt/venv /opt/venv
-COPY models/osnet-ain-duo-multisite.onnx models/osnet-ain-0277-multisite.onnx models/osnet-duo-multisite.onnx models/osnet-pool-multisite.onnx models/grurcn-osnet-multisite.onnx models/README.md /app/models/
+COPY models/osnet-ain-multisite.onnx models/osnet-ain-duo-multisite.onnx models/osnet-ain-0277-multisite.onnx models/osnet-duo-multisite.onnx models/osnet-pool-multisite.onnx models/grurcn-osnet-multisite.onnx models/README.md /app/models/
 WORKDIR /app
 # REID_PROVIDERS stays unset: CUDA first, CPU as fall-back; /readyz shows the provider really in use.
 ENV PATH=/opt/venv/bin:$PATH \
@@ -136,7 +136,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     REID_HOST=0.0.0.0 \
     REID_PORT=8000 \
-    REID_MODEL_PATH=/app/models/osnet-ain-duo-multisite.onnx
+    REID_MODEL_PATH=/app/models/osnet-ain-multisite.onnx
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

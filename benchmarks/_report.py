@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = REPO / "models" / "osnet-ain-duo-multisite.onnx"
+DEFAULT_MODEL = REPO / "models" / "osnet-ain-multisite.onnx"
 CHECKPOINT = REPO / "runs" / "cuhk03-recurrent60" / "last.pt"
 FP16_MODEL = REPO / "runs" / "export" / "grurcn-mobilenetv2-cuhk03-fp16.onnx"
 WORK_DIR = REPO / "runs" / "benchmarks"  # ignored by git: quantised variants, raw results

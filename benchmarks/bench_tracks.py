@@ -36,7 +36,7 @@ from service.tracks.plan import CropRules
 from service.tracks.trackfile import TrackFileLimits
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL = REPO / "models" / "osnet-ain-duo-multisite.onnx"
+MODEL = REPO / "models" / "osnet-ain-multisite.onnx"
 MEDIA = MediaLimits(1 << 30, max_frames=1_000_000, max_frame_pixels=4096 * 4096, max_archive_members=1)
 
 

@@ -17,7 +17,7 @@ IMAGE=${IMAGE:-localhost/video-reid:cpu}
 BASE=${BASE:-localhost/debian:bookworm}
 WORK=${WORK:-/var/tmp/video-reid-image-test}
 READY_TIMEOUT=${READY_TIMEOUT:-300}
-MODEL=models/osnet-ain-duo-multisite.onnx
+MODEL=models/osnet-ain-multisite.onnx
 # vfs and chroot: no overlay or user namespaces needed; runc and cgroupfs: crun fails on this
 # machine's hybrid cgroup layout; explicit ulimits: podman's default is above the hard limit here.
 PODMAN=(podman --storage-driver vfs --runtime runc --cgroup-manager cgroupfs)

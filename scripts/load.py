@@ -44,7 +44,7 @@ from devtools.harness import ServiceProcess, drop_namespace, rss_mb  # noqa: E40
 from devtools.stats import percentile  # noqa: E402
 from devtools.synthetic import frames_files, person_frames  # noqa: E402
 
-DEFAULT_MODEL = REPO / "models" / "osnet-ain-duo-multisite.onnx"
+DEFAULT_MODEL = REPO / "models" / "osnet-ain-multisite.onnx"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 MIX = (("embed", 0.45), ("match", 0.35), ("enroll", 0.20))
 

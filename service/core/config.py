@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 NameList = Annotated[list[str], NoDecode]
 
 # The model shipped in the repository (models/README.md is its card).
-DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "osnet-ain-duo-multisite.onnx"
+DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "osnet-ain-multisite.onnx"
 
 
 class Settings(BaseSettings):

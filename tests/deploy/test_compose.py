@@ -21,7 +21,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
-MODEL_IN_IMAGE = "/app/models/osnet-ain-duo-multisite.onnx"
+MODEL_IN_IMAGE = "/app/models/osnet-ain-multisite.onnx"
 # service -> the Dockerfile target it builds
 APP_SERVICES = {"reid": "gpu", "reid-cpu": "cpu"}
 

@@ -19,12 +19,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
-MODEL = "models/osnet-ain-duo-multisite.onnx"
-# the default's faster member alone, the previous defaults (for the galleries they filled) and the
-# GRU-RCN network ride along: REID_MODEL_PATH switches to any of them without a rebuild
+MODEL = "models/osnet-ain-multisite.onnx"
+# the previous defaults (for the galleries they filled), 2.0.0's member 1 alone and the GRU-RCN
+# network ride along: REID_MODEL_PATH switches to any of them without a rebuild
 ALSO = " ".join(
     f"models/{name}.onnx"
     for name in (
+        "osnet-ain-duo-multisite",
         "osnet-ain-0277-multisite",
         "osnet-duo-multisite",
         "osnet-pool-multisite",

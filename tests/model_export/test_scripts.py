@@ -13,7 +13,7 @@ from model_export.cli import build_parser
 
 SCRIPTS = Path(__file__).parents[2] / "scripts"
 # shell variables that must stand for a valid value; any other is a path or a name
-VALUES = {"threads": "2", "epochs": "2", "head": "pooling"}
+VALUES = {"threads": "2", "epochs": "2", "head": "pooling", "seed": "0"}
 
 
 def cli_calls(script: Path) -> list[list[str]]:
@@ -24,12 +24,13 @@ def cli_calls(script: Path) -> list[list[str]]:
         line = re.sub(r"^\s*(\[.*\]\s*\|\|\s*)", "", line)  # `[ -f cache ] || $py teach ...`
         if not line.lstrip().startswith("$py "):
             continue
+        line = re.sub(r"\s&\s*$", "", line)  # a run started in the background
         filled = re.sub(r"\$\{?(\w+)\}?", lambda m: VALUES.get(m.group(1).lower(), "x"), line)
         calls.append(shlex.split(filled)[1:])
     return calls
 
 
-@pytest.mark.parametrize("name", ["adapt.sh", "reproduce_2.0.sh"])
+@pytest.mark.parametrize("name", ["adapt.sh", "reproduce_2.0.sh", "reproduce_2.1.sh"])
 def test_every_cli_call_of_a_recipe_parses(name: str) -> None:
     calls = cli_calls(SCRIPTS / name)
     assert calls, f"no model_export calls found in {name}"
@@ -69,6 +70,29 @@ def test_the_adaptation_recipe_is_the_default_members_recipe_plus_the_crops() ->
     for option in shared:
         assert getattr(adapt, option) == getattr(member[0], option), option
     assert adapt.init_from is not None and member[0].unlabeled_root is None
+
+
+def test_the_2_1_recipe_is_2_0s_member_1_with_a_quarter_of_the_tracklets_small() -> None:
+    """2.1.0's measured gain is against 2.0.0's member 1: one change, two seeds, their plain mean."""
+    parser = build_parser()
+    calls = cli_calls(SCRIPTS / "reproduce_2.1.sh")
+    member = next(
+        args
+        for args in (parser.parse_args(c) for c in cli_calls(SCRIPTS / "reproduce_2.0.sh") if c[0] == "train")
+        if args.backbone == "openvino_ir"
+    )
+    trains = [parser.parse_args(c) for c in calls if c[0] == "train"]
+    assert len(trains) == 1  # one line in a loop over the seeds
+    ours = trains[0]
+    free = ("threads", "out_dir", "init_from")
+    differ = {k for k in vars(member) if getattr(ours, k) != getattr(member, k) and k not in free}
+    assert str(ours.init_from).endswith("published/intel0277.pt")  # 2.0's names it by a loop variable
+    assert differ == {"aug_lowres", "keep_epochs"}, differ
+    assert ours.aug_lowres == 0.25 and member.aug_lowres == 0.0
+    soup = next(parser.parse_args(c) for c in calls if c[0] == "interpolate")
+    assert soup.alpha == 1.0 and len(soup.checkpoints) == 2
+    text = (SCRIPTS / "reproduce_2.1.sh").read_text()
+    assert "for seed in 0 1" in text and '--seed "$seed"' in text
 
 
 def test_the_input_size_is_two_numbers_or_the_backbones_own() -> None:

@@ -1,9 +1,10 @@
 """The models in models/ keep their contract, and the card's figures are what they really do on CUHK03.
 
-The default (the service's `DEFAULT_MODEL`, an ensemble of two fine-tuned Intel networks) and its
-larger member alone (the faster choice); the previous defaults (rc.3, an ensemble whose first member
-is rc.2, and rc.2) and 1.0.0, kept so that galleries filled by them can still be served until their
-people are enrolled again; and the GRU-RCN network (for tracklets of real video, one setting away)."""
+The default (the service's `DEFAULT_MODEL`, one Intel network: the mean of two fine-tuned runs); the
+previous defaults (2.0.0, an ensemble of two fine-tuned Intel networks, and its larger member alone;
+rc.3, an ensemble whose first member is rc.2, and rc.2) and 1.0.0, kept so that galleries filled by
+them can still be served until their people are enrolled again; and the GRU-RCN network (for
+tracklets of real video, one setting away)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from model_export.export.verify import open_session, sample_frames, verify
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 MODELS = [
+    MODELS_DIR / "osnet-ain-multisite.onnx",
     MODELS_DIR / "osnet-ain-duo-multisite.onnx",
     MODELS_DIR / "osnet-ain-0277-multisite.onnx",
     MODELS_DIR / "osnet-duo-multisite.onnx",
@@ -96,7 +98,7 @@ def test_the_default_models_thresholds_match_a_fresh_calibration(real_data_root:
 def test_rc3_is_rc2_side_by_side_with_a_second_network() -> None:
     """Its first 512 numbers are rc.2's embedding at the weight the card states: a gallery's cosine
     under rc.3 is the mean of rc.2's and the second member's."""
-    duo, first = MODELS[2], MODELS[3]
+    duo, first = MODELS[3], MODELS[4]
     meta = read_metadata(duo)
     member = read_metadata(first)
     assert f"0.50 x {member.name} {member.version}" in meta.architecture
@@ -108,14 +110,31 @@ def test_rc3_is_rc2_side_by_side_with_a_second_network() -> None:
     np.testing.assert_allclose(np.linalg.norm(got[:, 512:], axis=1), np.sqrt(0.5), atol=1e-5)
 
 
-def test_the_default_is_two_fine_tuned_intel_networks_at_equal_weight() -> None:
+def test_the_default_is_one_intel_network_the_mean_of_two_fine_tuned_runs() -> None:
+    """2.1.0: one network of 2.0.0's member 1's cost (one 256-d unit vector, no ensemble), its
+    weights a soup of two runs from Intel 0277, and the licence of weights derived from Apache-2.0 ones."""
+    meta = read_metadata(MODELS[0])
+    assert meta.name == "osnet-ain-multisite" and meta.version.startswith("2.1.0+")
+    assert meta.architecture.startswith("person-reidentification-retail-0277 ")
+    assert "the mean of 2 networks fine-tuned here from Intel's person-reidentification-retail-0277" in (
+        meta.training_data
+    )
+    assert "person-reidentification-retail-0277" in meta.license and "Apache-2.0" in meta.license
+    got = open_session(MODELS[0]).run(
+        [meta.output_name], {meta.input_name: sample_frames(meta, (2, 3), seed=7)}
+    )[0]
+    assert got.shape == (2, 256)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_2_0_0_is_two_fine_tuned_intel_networks_at_equal_weight() -> None:
     """The card's members, each half of the embedding at unit length times sqrt(1/2), and the
     licence of weights derived from Apache-2.0 ones."""
-    meta = read_metadata(MODELS[0])
+    meta = read_metadata(MODELS[1])
     assert "0.50 x osnet-ain-0277-multisite 2.0.0+" in meta.architecture
     assert "0.50 x osnet-ain-0286-multisite 2.0.0+" in meta.architecture
     assert "person-reidentification-retail-0277" in meta.license and "Apache-2.0" in meta.license
-    got = open_session(MODELS[0]).run(
+    got = open_session(MODELS[1]).run(
         [meta.output_name], {meta.input_name: sample_frames(meta, (2, 3), seed=7)}
     )[0]
     assert got.shape == (2, 512)

@@ -279,7 +279,7 @@ def test_a_real_person_is_found_first_on_the_page(
     assert camera_a[query], f"no camera A images of {query}"
     page = watched.page
     page.goto(f"{server.url}/ui/")
-    expect(page.get_by_test_id("model-card")).to_contain_text("osnet-ain-duo-multisite")
+    expect(page.get_by_test_id("model-card")).to_contain_text("osnet-ain-multisite")
     expect(page.get_by_test_id("model-card")).to_contain_text("cuhk03 figures")
     page.get_by_test_id("file-input").set_input_files([str(p) for p in camera_a[query]])
     expect(page.get_by_test_id("preview").locator("img")).to_have_count(len(camera_a[query]))
