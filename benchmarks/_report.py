@@ -20,8 +20,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from service.core.config import DEFAULT_MODEL as SERVICE_DEFAULT_MODEL
+
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = REPO / "models" / "osnet-ain-multisite.onnx"
+DEFAULT_MODEL = SERVICE_DEFAULT_MODEL  # the model the service serves unless told otherwise
 CHECKPOINT = REPO / "runs" / "cuhk03-recurrent60" / "last.pt"
 FP16_MODEL = REPO / "runs" / "export" / "grurcn-mobilenetv2-cuhk03-fp16.onnx"
 WORK_DIR = REPO / "runs" / "benchmarks"  # ignored by git: quantised variants, raw results

@@ -29,14 +29,13 @@ import httpx
 import numpy as np
 
 from devtools.harness import LiveServer
-from service.core.config import Settings
+from service.core.config import DEFAULT_MODEL, Settings
 from service.media.decode import MediaLimits, Upload, open_video
 from service.tracks.crops import FootageLimits, read_crops
 from service.tracks.plan import CropRules
 from service.tracks.trackfile import TrackFileLimits
 
-REPO = Path(__file__).resolve().parents[1]
-MODEL = REPO / "models" / "osnet-ain-multisite.onnx"
+MODEL = DEFAULT_MODEL
 MEDIA = MediaLimits(1 << 30, max_frames=1_000_000, max_frame_pixels=4096 * 4096, max_archive_members=1)
 
 

@@ -43,8 +43,8 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere: the dev harness 
 from devtools.harness import ServiceProcess, drop_namespace, rss_mb  # noqa: E402
 from devtools.stats import percentile  # noqa: E402
 from devtools.synthetic import frames_files, person_frames  # noqa: E402
+from service.core.config import DEFAULT_MODEL  # noqa: E402
 
-DEFAULT_MODEL = REPO / "models" / "osnet-ain-multisite.onnx"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 MIX = (("embed", 0.45), ("match", 0.35), ("enroll", 0.20))
 
