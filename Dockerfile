@@ -70,7 +70,7 @@ RUN groupadd --system --gid 10001 reid \
         --home-dir /nonexistent --shell /usr/sbin/nologin reid
 COPY --from=cpu-builder /opt/venv /opt/venv
 # Owned by root and read-only for the service user: the image's model cannot be altered at run time.
-COPY models/osnet-ain-multisite.onnx models/osnet-ain-duo-multisite.onnx models/osnet-ain-0277-multisite.onnx models/osnet-duo-multisite.onnx models/osnet-pool-multisite.onnx models/grurcn-osnet-multisite.onnx models/README.md /app/models/
+COPY models/osnet-ain-multisite.onnx models/grurcn-mobilenetv2-cuhk03.onnx models/README.md /app/models/
 WORKDIR /app
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -128,7 +128,7 @@ RUN groupadd --system --gid 10001 reid \
     && useradd --system --no-log-init --uid 10001 --gid reid --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin reid
 COPY --from=gpu-builder /opt/venv /opt/venv
-COPY models/osnet-ain-multisite.onnx models/osnet-ain-duo-multisite.onnx models/osnet-ain-0277-multisite.onnx models/osnet-duo-multisite.onnx models/osnet-pool-multisite.onnx models/grurcn-osnet-multisite.onnx models/README.md /app/models/
+COPY models/osnet-ain-multisite.onnx models/grurcn-mobilenetv2-cuhk03.onnx models/README.md /app/models/
 WORKDIR /app
 # REID_PROVIDERS stays unset: CUDA first, CPU as fall-back; /readyz shows the provider really in use.
 ENV PATH=/opt/venv/bin:$PATH \

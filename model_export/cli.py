@@ -104,27 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export_p.add_argument("--threads", type=int, default=0)
 
-    combine_p = sub.add_parser(
-        "combine",
-        help="exported files -> one ensemble file (weighted embeddings side by side), evaluated, verified",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    combine_p.add_argument("members", type=Path, nargs="+", help="ONNX files that share the input contract")
-    combine_p.add_argument(
-        "--weights", type=float, nargs="+", default=None, help="one per member (default: equal)"
-    )
-    combine_p.add_argument("--out", type=Path, required=True)
-    combine_p.add_argument("--name", required=True)
-    combine_p.add_argument("--semver", required=True)
-    combine_p.add_argument(
-        "--data-root", type=Path, default=Path("../shared/data"), help="holds cuhk03/ (evaluation) and peta/"
-    )
-    combine_p.add_argument("--no-evaluate", action="store_true", help="write no figures or thresholds")
-    combine_p.add_argument("--threads", type=int, default=0)
-
     pretrained_p = sub.add_parser(
         "pretrained",
-        help="a published backbone's weights as a checkpoint (no training): to export, compare or combine",
+        help="a published backbone's weights as a checkpoint (no training): to fine-tune, export or compare",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     pretrained_p.add_argument(
@@ -251,45 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("runs/compare"), help="writes table.md and rows.json"
     )
 
-    crops_p = sub.add_parser(
-        "crops",
-        help="half of a test set's people as a tracker's crops, without ids (links): what --unlabeled-root "
-        "reads, to measure adaptation on the other half with compare --people",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    crops_p.add_argument("--sets", nargs="+", default=["viper", "prid"])
-    crops_p.add_argument("--people", choices=["odd", "even"], default="even")
-    crops_p.add_argument("--data-root", type=Path, default=Path("../shared/data"))
-    crops_p.add_argument("--out", type=Path, required=True)
-
-    report_p = sub.add_parser(
-        "report", help="a markdown table of runs' final figures (their eval/metrics.json)"
-    )
-    report_p.add_argument("runs", nargs="+", type=Path)
     return parser
-
-
-def report(runs: list[Path]) -> str:
-    """One row per run: the mean of both directions, then rank-1 of each direction, and training time."""
-    lines = [
-        "| run | rank-1 | rank-5 | rank-10 | rank-20 | mAP | r1 A->B | r1 B->A | train min | epochs |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for run in runs:
-        metrics_file = run / "eval" / "metrics.json" if (run / "eval").is_dir() else run / "metrics.json"
-        m = json.loads(metrics_file.read_text())
-        mean = m["mean"]
-        a_b = m["query->gallery"]["rank1"]
-        b_a = m.get("gallery->query", {}).get("rank1", float("nan"))
-        minutes, epochs = "-", "-"
-        log = run / "log.jsonl"
-        if log.exists():
-            done = [json.loads(line) for line in log.read_text().splitlines() if '"done"' in line]
-            if done:
-                minutes, epochs = f"{done[-1]['train_seconds'] / 60:.1f}", str(done[-1]["epoch"])
-        figures = " | ".join(f"{mean[k]:.3f}" for k in ("rank1", "rank5", "rank10", "rank20", "mAP"))
-        lines.append(f"| {run.name} | {figures} | {a_b:.3f} | {b_a:.3f} | {minutes} | {epochs} |")
-    return "\n".join(lines)
 
 
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -397,17 +341,6 @@ def _teach(args: argparse.Namespace) -> int:
     return 0
 
 
-def _crops(args: argparse.Namespace) -> int:
-    from model_export.data.readers.unlabeled import write_tracks
-    from model_export.evaluation.compare import open_test_set
-
-    for name in args.sets:
-        split = open_test_set(name, args.data_root, args.people)
-        tracks = write_tracks([*split.query, *split.gallery], args.out, prefix=f"{name}-")
-        print(f"{name}: {tracks} tracks of its {args.people}-numbered people -> {args.out}")
-    return 0
-
-
 def _pack(args: argparse.Namespace) -> int:
     from model_export.data.pack import write_pack
     from model_export.data.readers import open_split
@@ -424,13 +357,9 @@ def _pack(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "report":
-        print(report(args.runs))
-        return 0
-    if args.command in ("export", "verify", "calibrate", "combine"):
+    if args.command in ("export", "verify", "calibrate"):
         from model_export.export.commands import (
             calibrate_command,
-            combine_command,
             export_command,
             verify_command,
         )
@@ -439,7 +368,6 @@ def main(argv: list[str] | None = None) -> int:
             "export": export_command,
             "verify": verify_command,
             "calibrate": calibrate_command,
-            "combine": combine_command,
         }
         return command[args.command](args)
     if args.command == "pretrained":
@@ -463,8 +391,6 @@ def main(argv: list[str] | None = None) -> int:
         return _teach(args)
     if args.command == "pack":
         return _pack(args)
-    if args.command == "crops":
-        return _crops(args)
     if args.command == "train":
         from model_export.engine.train import train
 

@@ -15,8 +15,7 @@ from model_export.engine.interpolate import interpolated_from
 from model_export.evaluation.compare import TEST_SETS, UNSEEN
 from model_export.evaluation.peers import DEFAULT_TEACHERS
 from model_export.export import card
-from model_export.export.ensemble import combine, members_reference
-from model_export.export.onnx import as_float_frames, export_onnx, save_onnx, write_metadata
+from model_export.export.onnx import as_float_frames, export_onnx, write_metadata
 from model_export.export.runtime import calibrate_onnx, evaluate_onnx, read_metadata
 from model_export.export.verify import Reference, verify
 from model_export.modeling.network import ReIDNet
@@ -125,25 +124,6 @@ def measure_and_verify(
     print(report.table())
     print(meta.model_dump_json(indent=2))
     return 0 if report.ok else 1
-
-
-def combine_command(args: argparse.Namespace) -> int:
-    weights = args.weights or [1.0] * len(args.members)
-    model, meta = combine(args.members, weights, args.name, args.semver)
-    save_onnx(model, args.out)
-    del model
-    cuhk03_root = args.data_root / TEST_SETS["cuhk03"][1]
-    return measure_and_verify(
-        args.out,
-        meta,
-        members_reference(args.members, weights, args.threads),
-        dataset="cuhk03",
-        eval_root=cuhk03_root,
-        split_id=0,
-        calibration_root=args.data_root if not args.no_evaluate else None,
-        real_frames_root=cuhk03_root if cuhk03_root.is_dir() else None,
-        threads=args.threads,
-    )
 
 
 def calibration_table(calibration: Calibration) -> str:

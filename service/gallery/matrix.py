@@ -11,15 +11,12 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import threading
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from service.core.errors import BadInput, Conflict
 from service.gallery.base import Entry, Match, SearchFilters
-
-if TYPE_CHECKING:
-    from service.gallery.faiss_index import SearchIndex
 
 _EMPTY = np.zeros(0, dtype=np.float32)
 _NO_CODE = -1  # camera/label code of an entry without one
@@ -40,11 +37,32 @@ def scores(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.einsum("ij,j->i", rows, query)
 
 
+class CandidateIndex(Protocol):
+    """What the matrix needs of an approximate index over its rows (`faiss_index.SearchIndex` is
+    one). Declared here, on the side that uses it, so that the index depends on the matrix and not
+    the other way round."""
+
+    @property
+    def indexed(self) -> bool: ...
+
+    def attach(self, matrix: GalleryMatrix) -> None: ...
+
+    def sync(self) -> None: ...
+
+    def grown(self) -> None: ...
+
+    def written(self, entry_id: str) -> None: ...
+
+    def removed(self, entry_id: str, moved: str | None) -> None: ...
+
+    def candidates(self, query: np.ndarray, k: int, filtered: bool) -> np.ndarray | None: ...
+
+
 class GalleryMatrix:
     """The rows of one model id: ids, vectors, metadata, and the index from id to row; searched
-    exactly, or through an approximate `SearchIndex` over these rows when given one."""
+    exactly, or through an approximate `CandidateIndex` over these rows when given one."""
 
-    def __init__(self, index: SearchIndex | None = None) -> None:
+    def __init__(self, index: CandidateIndex | None = None) -> None:
         # Held by writes, and by an index's background build while it copies rows.
         self.lock = threading.Lock()
         self._dim: int | None = None

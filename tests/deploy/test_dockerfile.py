@@ -20,18 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 MODEL = "models/osnet-ain-multisite.onnx"
-# the previous defaults (for the galleries they filled), 2.0.0's member 1 alone and the GRU-RCN
-# network ride along: REID_MODEL_PATH switches to any of them without a rebuild
-ALSO = " ".join(
-    f"models/{name}.onnx"
-    for name in (
-        "osnet-ain-duo-multisite",
-        "osnet-ain-0277-multisite",
-        "osnet-duo-multisite",
-        "osnet-pool-multisite",
-        "grurcn-osnet-multisite",
-    )
-)
+# the paper's GRU-RCN network (1.0.0) rides along: REID_MODEL_PATH switches to it without a rebuild
+ALSO = "models/grurcn-mobilenetv2-cuhk03.onnx"
 FINAL_STAGES = ("cpu", "gpu")
 
 

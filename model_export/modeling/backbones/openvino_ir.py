@@ -365,7 +365,7 @@ _FREED = torch.empty(0)  # what a released value's slot holds: no step reads it 
 def _release_plan(sources: list[list[int]], keep: set[int]) -> list[list[int]]:
     """For each trunk step, the values (by number: 0 RGB, 1 BGR, 2 + step) that no later step reads
     and that are not levels, to drop once it has run. Without it a forward holds every intermediate
-    map of the graph at once: an eager evaluation of 256 frames through Intel's 0277 outgrew 24 GB."""
+    map of the graph at once, and an eager evaluation of a few hundred frames outgrows a machine."""
     last_read: dict[int, int] = {}
     for pos, srcs in enumerate(sources):
         for src in srcs:
