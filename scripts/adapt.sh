@@ -11,7 +11,7 @@
 #    verified against the checkpoint), the file to serve: REID_MODEL_PATH=models/NAME.onnx, a new
 #    model id, so it starts an empty gallery of its own. One network: 0.70x 1.0.0's /embed frames/s,
 #    faster than the default pair.
-# Measured (docs/model.md, "2.0.0 on a site's own crops"): the crops of VIPeR's and PRID's
+# Measured (CHANGELOG.md, 2.0.0: a site's own crops): the crops of VIPeR's and PRID's
 # even-numbered people given unlabeled, their odd-numbered people scored. Against 2.0.0's first member
 # (the same recipe without the crops): rank-1 VIPeR 0.721 -> 0.732, PRID 0.790 -> 0.830, same-person
 # pairs kept at one false match in 1,000 0.669 -> 0.695; the default pair scores 0.733 / 0.810 / 0.647

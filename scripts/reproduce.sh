@@ -21,8 +21,7 @@ stage2=(--data-root "$DATA" --init-from "runs/cuhk03-image$E1/last.pt" --seq-len
 $py train "${stage2[@]}" --head recurrent --out-dir "runs/cuhk03-recurrent$E1"
 $py train "${stage2[@]}" --head pooling --out-dir "runs/cuhk03-pooling$E1"
 $py evaluate "runs/cuhk03-recurrent$E1/last.pt" --without-recurrence --out-dir "runs/cuhk03-recurrent$E1-off"
-$py report runs/imagenet-baseline "runs/cuhk03-image$E1" "runs/cuhk03-pooling$E1" \
-    "runs/cuhk03-recurrent$E1" "runs/cuhk03-recurrent$E1-off"
+# each run's figures: runs/<run>/eval/metrics.json (the ablation's: runs/cuhk03-recurrent$E1-off/metrics.json)
 $py export "runs/cuhk03-recurrent$E1/last.pt" --data-root "$DATA" --name grurcn-mobilenetv2-cuhk03 \
     --out "models/grurcn-mobilenetv2-cuhk03.onnx"
 $py verify models/grurcn-mobilenetv2-cuhk03.onnx --checkpoint "runs/cuhk03-recurrent$E1/last.pt" \

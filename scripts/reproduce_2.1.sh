@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The 2.1.0 default, one command: one network of 2.0.0's member 1's cost, the plain mean of two runs
-# of its recipe with a quarter of the tracklets seen small (docs/model.md, "A quarter of the tracklets
-# small, two seeds averaged"). Re-running resumes each training from its last checkpoint, so a run on
+# of its recipe with a quarter of the tracklets seen small (docs/model.md, "How it was chosen").
+# Re-running resumes each training from its last checkpoint, so a run on
 # 2 CPU cores can stop and go on (the two seeds side by side on one thread each: about 47 minutes).
 #   teach:       Intel 0277 and 0286 (Apache-2.0) embed every training crop once -> runs/teachers/
 #   pretrained:  Intel 0277 read from its OpenVINO IR into PyTorch, as published -> runs/published/
