@@ -1,6 +1,6 @@
 # Video person re-identification service (ONNX Runtime + FastAPI, no training stack), two targets:
 #
-#   docker build --target cpu -t video-reid:cpu .    # onnxruntime on python:3.11-slim
+#   docker build --target cpu -t video-reid:cpu .    # OpenVINO (and onnxruntime) on python:3.11-slim
 #   docker build --target gpu -t video-reid:gpu .    # onnxruntime-gpu on CUDA 12 + cuDNN 9
 #
 # The base images are build arguments so that a base made locally can stand in where no registry is
@@ -58,7 +58,7 @@ RUN --mount=type=secret,id=pip_ca \
     && pip install --no-cache-dir --no-deps . \
     && python -c "import importlib.metadata as md, sys; names = {d.metadata['Name'].lower() for d in md.distributions()}; bad = names & ({'onnxruntime', 'onnxruntime-gpu'} - {'$ORT_PACKAGE'}); sys.exit(f'both ONNX Runtime wheels installed: {sorted(bad)}' if bad else 0)" \
     && pip uninstall --no-cache-dir -y -q pip setuptools \
-    && python -c "import service.main, onnxruntime, cv2"
+    && python -c "import service.main, onnxruntime, openvino, cv2"
 
 FROM cpu-python AS cpu
 LABEL org.opencontainers.image.title="video-reid (cpu)" \

@@ -239,13 +239,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
-        "--ort-spinning", choices=("on", "off"), default=None, help="override session.INTRA_OP_SPINNING"
+        "--ort-spinning",
+        choices=("on", "off"),
+        default=None,
+        help="override onnxruntime_engine.INTRA_OP_SPINNING",
     )
     args = parser.parse_args()
     if args.ort_spinning is not None:
-        from service.inference import session
+        from service.inference import onnxruntime_engine
 
-        session.INTRA_OP_SPINNING = args.ort_spinning == "on"
+        onnxruntime_engine.INTRA_OP_SPINNING = args.ort_spinning == "on"
     if args.profile:
         install_profiling()
     settings = Settings(host="127.0.0.1", log_level="warning")  # the port: REID_PORT

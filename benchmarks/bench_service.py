@@ -33,21 +33,19 @@ from benchmarks._report import (
 from devtools.harness import ServiceProcess
 from devtools.stats import percentile
 from service.core.config import Settings
-from service.inference.session import INTRA_OP_SPINNING, ModelSession
+from service.inference.onnxruntime_engine import INTRA_OP_SPINNING
+from service.inference.session import ModelSession
 
 TARGET = 0.80  # of the offline throughput, at 8 clients
 DISTINCT_TRACKLETS = 24
 
 
 class Offline:
-    """The model alone (the service's session options) on the same tracklets, decoded and resized
+    """The model alone (the engine the service's settings choose) on the same tracklets, decoded and resized
     beforehand; called between the HTTP windows so that it sees the same machine they do."""
 
     def __init__(self, batches: dict[int, np.ndarray]) -> None:
-        settings = Settings()
-        self.session = ModelSession(
-            DEFAULT_MODEL, providers=["CPUExecutionProvider"], intra_op_threads=settings.intra_op_threads
-        )
+        self.session = ModelSession.from_settings(Settings(model_path=DEFAULT_MODEL))
         self.batches = batches
         self.times: dict[int, list[float]] = {b: [] for b in batches}
         for x in batches.values():
@@ -133,7 +131,7 @@ class Window:
 def configurations() -> dict[str, tuple[dict[str, str], tuple[str, ...]]]:
     """The service as configured, without micro-batching, batching with the batcher's filling
     to recent demand turned on (off by default), and with the other ONNX Runtime spinning setting than the one
-    `session.INTRA_OP_SPINNING` chose."""
+    `onnxruntime_engine.INTRA_OP_SPINNING` chose."""
     other = "off" if INTRA_OP_SPINNING else "on"
     return {
         "batching on": ({"REID_BATCHING": "true"}, ()),

@@ -157,7 +157,7 @@ def service_notes(d: dict[str, Any]) -> list[str]:
     )
     if on8 and spin:
         notes.append(
-            f"ONNX Runtime's intra-op spinning (`session.INTRA_OP_SPINNING`), the other setting: "
+            f"ONNX Runtime's intra-op spinning (`onnxruntime_engine.INTRA_OP_SPINNING`), the other setting: "
             f'"{spin["config"]}" gives 8 clients {spin["tracklets_per_s"]:.2f} tracklets/s '
             f"({spin['tracklets_per_s'] / on8['tracklets_per_s']:.2f}x the service's), p99 "
             f"{spin['p99_ms']:.0f} ms, "
@@ -262,7 +262,7 @@ def startup_notes(d: dict[str, Any]) -> list[str]:
 
 CHANGES = """## What the service does differently because of these figures
 
-- `service/inference/session.py`: one `session_options()` for every model session: all graph
+- `service/inference/onnxruntime_engine.py`: one `session_options()` for every model session: all graph
   optimisations (the lower levels run the model at under half the speed, section 1), one graph at a
   time (`inter_op_num_threads` 1, sequential: the micro-batcher serialises calls), and ONNX Runtime's
   intra-op spinning off (`INTRA_OP_SPINNING`): the same cores parse uploads, decode JPEGs and run the

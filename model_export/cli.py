@@ -136,6 +136,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     interpolate_p.add_argument("--out", type=Path, required=True, help="the checkpoint to write")
 
+    probe_p = sub.add_parser(
+        "probe",
+        help="write the parity probe's fp32 references into ONNX files (export does it; for older files)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    probe_p.add_argument("models", type=Path, nargs="+")
+    probe_p.add_argument("--threads", type=int, default=0)
+
+    quantize_p = sub.add_parser(
+        "quantize",
+        help="an exported file -> its int8 variant (sensitive layers in float), measured and verified",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    quantize_p.add_argument("model", type=Path, help="an fp32 file made by export")
+    quantize_p.add_argument("--out", type=Path, required=True)
+    quantize_p.add_argument(
+        "--data-root",
+        type=Path,
+        default=Path("../shared/data"),
+        help="holds cuhk03/ (calibration, evaluation) and peta/",
+    )
+    quantize_p.add_argument(
+        "--tracklets", type=int, default=64, help="CUHK03 training tracklets to calibrate on"
+    )
+    quantize_p.add_argument("--threads", type=int, default=0)
+
     calibrate_p = sub.add_parser(
         "calibrate",
         help="measure an ONNX file's thresholds on unseen cameras (VIPeR, PRID) into its metadata",
@@ -357,6 +383,18 @@ def _pack(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "probe":
+        from model_export.export.probe import write_probe
+
+        for path in args.models:
+            probe = write_probe(path, args.threads).probe
+            assert probe is not None
+            print(f"{path}: probe references for {len(probe.lengths)} tracklets ({probe.computed_with})")
+        return 0
+    if args.command == "quantize":
+        from model_export.export.commands import quantize_command
+
+        return quantize_command(args)
     if args.command in ("export", "verify", "calibrate"):
         from model_export.export.commands import (
             calibrate_command,

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from reid_contract.probe import Probe
+
 SCHEMA_VERSION = 1
 KEY_PREFIX = "reid."
 INPUT_NAME = "frames"
@@ -122,7 +124,10 @@ class ModelMetadata(BaseModel):
     intended_use: str
     created: str
     exporter: str
-    precision: Literal["fp32", "fp16"] = "fp32"
+    # what the file's weights are stored in: fp32, fp16 (a GPU variant) or int8 (quantised)
+    precision: Literal["fp32", "fp16", "int8"] = "fp32"
+    # the parity probe's reference embeddings (reid_contract/probe.py); None in files made before it
+    probe: Probe | None = None
 
     @field_validator("version")
     @classmethod

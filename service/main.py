@@ -22,8 +22,9 @@ from service.api.middleware import BodyLimit, RequestMetrics
 from service.api.ratelimit import RateLimit
 from service.api.routes import audit, embed, gallery, health, match, model, tracks, ui
 from service.audit import open_audit
+from service.core.budget import MIB, MemoryBudget, budget_from_limit, cgroup_memory_limit, physical_memory
 from service.core.config import Settings
-from service.core.memory import limit_malloc_arenas
+from service.core.memory import limit_malloc_arenas, resident_bytes, trim_heap
 from service.core.metrics import Metrics
 from service.core.security import KeyRing, Principal
 from service.gallery import matrix_factory, open_store
@@ -38,6 +39,22 @@ log = logging.getLogger("service")
 
 # Multipart framing around the files themselves; the per-file limits are applied after parsing.
 BODY_OVERHEAD = 1024 * 1024
+
+
+def memory_budget(settings: Settings) -> MemoryBudget:
+    """The requests' memory budget, once the model is loaded (what the process then holds is not the
+    requests' to use)."""
+    limit = settings.memory_limit_bytes or cgroup_memory_limit() or physical_memory()
+    size = settings.memory_budget_bytes or budget_from_limit(
+        limit, settings.memory_budget_fraction, resident_bytes()
+    )
+    log.info(
+        "memory budget for requests: %d MiB (limit %d MiB, %d MiB resident at start)",
+        size // MIB,
+        limit // MIB,
+        resident_bytes() // MIB,
+    )
+    return MemoryBudget(size, settings.memory_budget_wait_s, on_idle=trim_heap)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -82,15 +99,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("no API key is set: anyone who reaches the service can change the gallery")
         session = await asyncio.to_thread(ModelSession.from_settings, settings)
         await asyncio.to_thread(session.warmup)
-        batcher = MicroBatcher.from_settings(session.run, settings, on_batch=metrics.observe_batch)
+        state.budget = memory_budget(settings)
+        metrics.track_budget(state.budget)
+        batcher = MicroBatcher.from_settings(
+            session.run,
+            settings,
+            on_batch=metrics.observe_batch,
+            engine_frames_per_call=session.engine.frames_per_call,
+        )
         batcher.start()
         metrics.track_queue(lambda: batcher.queue_depth)
+        info = session.engine
+        metrics.describe_engine(info.engine, info.version, info.device, info.precision, session.parity.worst)
         state.session, state.embedder = session, Embedder(session, batcher)
         state.ready = True
         log.info(
-            "ready: model %s on %s, gallery %s",
+            "ready: model %s on %s %s (%s, %s), gallery %s",
             session.metadata.model_id,
-            ", ".join(session.providers_in_use),
+            info.engine,
+            info.version,
+            info.device,
+            info.precision,
             "redis" if settings.redis_url else "in-process memory",
         )
         retention = asyncio.create_task(

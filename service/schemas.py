@@ -263,6 +263,8 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     model: str | None
+    engine: str | None = Field(None, description="onnxruntime or openvino: what runs the model")
+    precision: str | None = Field(None, description="fp32, bf16, fp16 or int8: what the engine computes in")
     providers: list[str]
     gallery: Literal["memory", "redis"]
     gallery_reachable: bool

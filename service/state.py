@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reid_contract import ModelMetadata
 from service.audit import Action, AuditEvent, AuditLog
+from service.core.budget import MemoryBudget
 from service.core.config import Settings
 from service.core.errors import NotReady
 from service.core.metrics import Metrics
@@ -28,6 +29,8 @@ class AppState:
     session: ModelSession | None = None
     embedder: Embedder | None = None
     ready: bool = False
+    # set at start from the settings and the pod's limit (main.py); unbounded until then
+    budget: MemoryBudget = field(default_factory=lambda: MemoryBudget(1 << 62))
 
     @property
     def meta(self) -> ModelMetadata:

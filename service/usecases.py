@@ -18,7 +18,7 @@ from service.gallery import core
 from service.gallery.base import Entry, SearchFilters
 from service.gallery.core import unit_vector
 from service.inference.embedder import EmbedResult
-from service.media.decode import Upload, decode_upload
+from service.media.decode import Upload, decode_upload, decoded_bytes
 from service.schemas import (
     EmbedResponse,
     EnrollOptions,
@@ -79,9 +79,14 @@ async def embed_probe(state: AppState, probe: Probe) -> Embedded:
         return Embedded(unit_vector(probe))
     embedder = state.require_embedder()
     options = probe.options
-    frames = await asyncio.to_thread(decode_upload, probe.kind, probe.files, state.limits, options.order)
-    state.metrics.frames.inc(len(frames))
-    result = await embedder.embed(frames, options.sampling, options.num_frames)
+    meta = state.meta
+    # the decoded frames, and their copies at the model's input (at most REID_MAX_FRAMES of them)
+    nbytes = decoded_bytes(probe.kind, probe.files, state.limits)
+    nbytes += min(state.limits.max_frames, max(1, len(probe.files))) * meta.height * meta.width * 3
+    with await state.budget.reserve(nbytes, "this tracklet"):
+        frames = await asyncio.to_thread(decode_upload, probe.kind, probe.files, state.limits, options.order)
+        state.metrics.frames.inc(len(frames))
+        result = await embedder.embed(frames, options.sampling, options.num_frames)
     return Embedded(result.vector, frames, result)
 
 

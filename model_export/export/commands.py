@@ -1,4 +1,4 @@
-"""The `export`, `calibrate` and `verify` commands: glue between the CLI's options and the export modules."""
+"""The `export`, `quantize`, `calibrate` and `verify` commands: the CLI's options -> the export modules."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from model_export.evaluation.compare import TEST_SETS, UNSEEN
 from model_export.evaluation.peers import DEFAULT_TEACHERS
 from model_export.export import card
 from model_export.export.onnx import as_float_frames, export_onnx, write_metadata
+from model_export.export.probe import write_probe
 from model_export.export.runtime import calibrate_onnx, evaluate_onnx, read_metadata
-from model_export.export.verify import Reference, verify
+from model_export.export.verify import Reference, open_session, verify
 from model_export.modeling.network import ReIDNet
 from reid_contract import Calibration, Evaluation, ModelMetadata
 
@@ -114,6 +115,7 @@ def measure_and_verify(
     """What every written file goes through: evaluated and calibrated on itself (unless
     `calibration_root` is None: no figures at all), then verified against `reference` on random
     frames and, where `real_frames_root` holds CUHK03, real ones."""
+    meta = write_probe(path, threads)
     if calibration_root is not None:
         summary = evaluate_onnx(path, dataset, eval_root, split_id, threads=threads)
         meta = meta.model_copy(update={"evaluation": evaluation_from(summary, dataset)})
@@ -124,6 +126,35 @@ def measure_and_verify(
     print(report.table())
     print(meta.model_dump_json(indent=2))
     return 0 if report.ok else 1
+
+
+def quantize_command(args: argparse.Namespace) -> int:
+    from model_export.data.readers.cuhk03 import read_cuhk03_train
+    from model_export.export.quantize import calibration_batches, quantize_file
+
+    meta = read_metadata(args.model)
+    if meta.precision != "fp32":
+        raise SystemExit(f"{args.model} is stored in {meta.precision}: quantise the fp32 file")
+    cuhk03 = args.data_root / "cuhk03"
+    train = read_cuhk03_train(cuhk03, "labeled")  # training people only: never a test set
+    batches = calibration_batches(train, (meta.height, meta.width), args.tracklets)
+    int8 = quantize_file(args.model, args.out, batches, meta)
+    source = open_session(args.model, args.threads)
+
+    def fp32(frames: np.ndarray) -> np.ndarray:
+        return source.run([meta.output_name], {meta.input_name: frames})[0]
+
+    return measure_and_verify(
+        args.out,
+        int8,
+        fp32,
+        dataset="cuhk03",
+        eval_root=cuhk03,
+        split_id=0,
+        calibration_root=args.data_root,
+        real_frames_root=cuhk03,
+        threads=args.threads,
+    )
 
 
 def calibration_table(calibration: Calibration) -> str:

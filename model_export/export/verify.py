@@ -27,8 +27,10 @@ from model_export.export.onnx import read_metadata_props, weights_fingerprint
 from reid_contract import ContractError, ModelMetadata
 
 SHAPES: tuple[tuple[int, int], ...] = ((1, 1), (1, 4), (3, 16), (2, 40))
-ATOL = {"fp32": 1e-4, "fp16": 3e-2}
-MIN_COSINE = {"fp32": 1.0 - 1e-6, "fp16": 0.995}
+ATOL = {"fp32": 1e-4, "fp16": 3e-2, "int8": 0.15}
+# an int8 file is its own model: against its fp32 source it must stay close, and its accuracy is
+# judged by its own figures (the 0.005 rank-1 rule of docs/deployment.md), not by this bound
+MIN_COSINE = {"fp32": 1.0 - 1e-6, "fp16": 0.995, "int8": 0.97}
 
 Reference = Callable[[np.ndarray], np.ndarray]  # uint8 (B, T, H, W, 3) -> (B, D), the PyTorch network
 

@@ -27,7 +27,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         415: "not an image, archive or video, or neither multipart nor JSON",
         422: "bad input: empty, corrupt or truncated file, wrong field, wrong embedding size",
         429: "the client's rate limit (code rate_limited, with Retry-After) or the model's queue is full",
-        503: "model not ready, or the gallery store (Redis) unreachable",
+        503: "model not ready, the gallery store (Redis) unreachable, or the memory budget busy "
+        "(code memory_busy, with Retry-After)",
     }.items()
 }
 
@@ -39,7 +40,10 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
     log.info("%s %s -> %d %s", request.method, request.url.path, exc.status, exc.code)
-    return error_response(exc.status, exc.code, exc.message)
+    response = error_response(exc.status, exc.code, exc.message)
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

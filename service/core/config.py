@@ -34,9 +34,17 @@ class Settings(BaseSettings):
 
     # model
     model_path: Path = DEFAULT_MODEL
-    # ONNX Runtime providers in order of preference; empty: CUDA when available, then CPU
+    # the engine that runs the file (docs/deployment.md, "Engines"): auto = ONNX Runtime with CUDA on
+    # a GPU, else OpenVINO on the CPU; onnxruntime or openvino = that one or no start
+    engine: Literal["auto", "onnxruntime", "openvino"] = "auto"
+    # auto = the fastest precision that passes the file's parity probe (bf16 on CPUs with AVX512_BF16
+    # or AMX, fp32 elsewhere); any other = that one or no start
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = "auto"
+    openvino_device: str = "CPU"  # OpenVINO's device name: CPU, or GPU where its plugin sees one
+    # ONNX Runtime providers in order of preference (implies engine onnxruntime); empty: the engine's
+    # own choice
     providers: NameList = Field(default_factory=list)
-    intra_op_threads: int = Field(0, ge=0)  # 0: ONNX Runtime's default (all cores)
+    intra_op_threads: int = Field(0, ge=0)  # the engine's threads; 0: its default (all cores)
 
     # gallery: unset means the in-process store (lost at exit); set means Redis
     redis_url: str | None = None
@@ -95,9 +103,22 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(600, ge=0)
     rate_limit_burst: int = Field(240, ge=1)  # requests allowed at once, e.g. a tracker's backlog
 
+    # one memory budget for what all requests hold at once (decoded frames, crops), service/core/budget.py:
+    # 0 derives it: memory_budget_fraction of the container's memory limit (or of the machine's
+    # memory), less what the process holds once the model is loaded
+    memory_budget_bytes: int = Field(0, ge=0)
+    # the process's memory limit where no container limit says it (0: the cgroup's, else the machine's)
+    memory_limit_bytes: int = Field(0, ge=0)
+    memory_budget_fraction: float = Field(0.6, gt=0, le=1)
+    # a request whose reservation does not fit waits this long for others, then gets 503 + Retry-After
+    memory_budget_wait_s: float = Field(10.0, ge=0)
+
     # micro-batching of model calls across concurrent requests
     batching: bool = True
     max_batch: int = Field(16, ge=1)  # tracklet chunks per model call
+    # frames per model call (chunks x their length); 0: the engine's own choice (OpenVINO on a CPU 16,
+    # ONNX Runtime on a CPU 32, none on a GPU): on a CPU small calls are as fast, and hold less memory
+    max_batch_frames: int = Field(0, ge=0)
     batch_wait_ms: float = Field(2.0, ge=0)
     max_queue: int = Field(256, ge=1)  # chunks waiting; beyond it requests get 429
     # wait up to this fraction of the last model call for the clients it just answered to come back

@@ -11,9 +11,17 @@ class ServiceError(Exception):
     status: int = 400
     code: str = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after  # seconds, sent as Retry-After: the condition is temporary
         if code is not None:
             self.code = code
         if status is not None:
@@ -62,6 +70,18 @@ class StoreUnavailable(ServiceError):
 
 class Overloaded(ServiceError):
     status, code = 429, "overloaded"
+
+
+class MemoryBusy(ServiceError):
+    """The process's memory budget is held by other requests: retry after Retry-After seconds."""
+
+    status, code = 503, "memory_busy"
+
+
+class EngineFailed(ServiceError):
+    """The engine raised while running one request's batch: that request fails, the service goes on."""
+
+    status, code = 500, "engine_error"
 
 
 class NotReady(ServiceError):

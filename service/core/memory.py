@@ -19,6 +19,38 @@ log = logging.getLogger("service")
 M_ARENA_MAX = -8  # <malloc.h>
 
 
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"))
+    except (OSError, TypeError):
+        return None
+
+
+def trim_heap() -> bool:
+    """Hand the C heap's free pages back to the system (glibc's malloc_trim): after a burst, freed
+    frames and crops otherwise stay resident in the arenas that served them, and a pod sized for the
+    peak stays at the peak. False where the C library has no malloc_trim."""
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is None:
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
+    return True
+
+
+def resident_bytes() -> int:
+    """This process's resident set (Linux); 0 where /proc is not there."""
+    try:
+        with open("/proc/self/status") as status:  # noqa: PTH123 - a procfs read, not a project path
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def limit_malloc_arenas(count: int) -> bool:
     """Cap glibc's arenas at `count` for this process; False where the C library is not glibc.
 

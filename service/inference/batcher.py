@@ -55,6 +55,7 @@ class MicroBatcher:
         fill_fraction: float = 0.0,
         max_fill_wait_ms: float = 150.0,
         demand_window_s: float = 2.0,
+        max_batch_frames: int = 0,
     ) -> None:
         if max_batch < 1 or max_queue < 1 or batch_wait_ms < 0:
             raise ValueError("max_batch and max_queue must be >= 1 and batch_wait_ms >= 0")
@@ -63,6 +64,9 @@ class MicroBatcher:
         self._run_batch = run_batch
         # Without batching every chunk is its own call, through the same queue and worker thread.
         self._max_batch = max_batch if batching else 1
+        # frames (chunks x their length) per call, 0: no bound beyond max_batch. An engine on a CPU runs
+        # fastest on a few frames a call and holds the activations of the largest call it has run.
+        self._max_batch_frames = max_batch_frames
         self._wait = batch_wait_ms / 1000 if batching else 0.0
         self._fill_fraction = fill_fraction if batching else 0.0
         self._max_fill_wait = max_fill_wait_ms / 1000
@@ -82,8 +86,13 @@ class MicroBatcher:
 
     @classmethod
     def from_settings(
-        cls, run_batch: RunBatch, settings: Settings, on_batch: OnBatch | None = None
+        cls,
+        run_batch: RunBatch,
+        settings: Settings,
+        on_batch: OnBatch | None = None,
+        engine_frames_per_call: int = 0,
     ) -> MicroBatcher:
+        """`engine_frames_per_call`: what the engine runs best (0: no preference); the setting wins."""
         return cls(
             run_batch,
             batching=settings.batching,
@@ -92,7 +101,16 @@ class MicroBatcher:
             max_queue=settings.max_queue,
             on_batch=on_batch,
             fill_fraction=settings.batch_fill_fraction,
+            max_batch_frames=settings.max_batch_frames or engine_frames_per_call,
         )
+
+    def batch_limit(self, key: _Key) -> int:
+        """Chunks per call for chunks of this shape: max_batch, and max_batch_frames of frames (at least
+        one chunk, however long)."""
+        if self._max_batch_frames <= 0:
+            return self._max_batch
+        frames = key[0][0] if key[0] else 1
+        return max(1, min(self._max_batch, self._max_batch_frames // max(1, frames)))
 
     # lifecycle
 
@@ -206,12 +224,12 @@ class MicroBatcher:
             return 0.0
         return min(self._max_fill_wait, self._fill_fraction * self._last_seconds)
 
-    def _due(self, items: list[_Item], demand: int) -> float:
+    def _due(self, items: list[_Item], demand: int, limit: int) -> float:
         """Loop time at which this group is run even if it is not full. The fill wait counts from
         when the model fell idle, not from the oldest chunk: a cohort that queued during the last
         call still waits for the callers that call just answered."""
         due = items[0].enqueued + self._wait
-        if len(items) < min(demand, self._max_batch):
+        if len(items) < min(demand, limit):
             due = max(due, self._idle_since + self.fill_wait(demand))
         return due
 
@@ -221,8 +239,9 @@ class MicroBatcher:
         deadline: float | None = None
         demand = self.demand(now)
         for key, items in self._groups.items():
-            due = self._due(items, demand)
-            if len(items) >= self._max_batch or now + _EARLY >= due:
+            limit = self.batch_limit(key)
+            due = self._due(items, demand, limit)
+            if len(items) >= limit or now + _EARLY >= due:
                 ready.append((items[0].enqueued, key))
             else:
                 deadline = due if deadline is None else min(deadline, due)
@@ -243,8 +262,9 @@ class MicroBatcher:
                 except TimeoutError:
                     pass
                 continue
-            items = self._groups[key][: self._max_batch]
-            rest = self._groups[key][self._max_batch :]
+            limit = self.batch_limit(key)
+            items = self._groups[key][:limit]
+            rest = self._groups[key][limit:]
             if rest:
                 self._groups[key] = rest
             else:

@@ -437,6 +437,32 @@ def open_video(upload: Upload, limits: MediaLimits) -> Iterator[VideoReader]:
 # -------------------------------------------------------------------------------------------- dispatch
 
 
+# Compressed archives and videos: their decoded frames counted as this many times their bytes (a
+# JPEG crop decodes to about 10x its size; a video's frames to far more, but /embed samples at most
+# REID_MAX_FRAMES of them); the cap below keeps the estimate within what the limits allow.
+COMPRESSED_EXPANSION = 10
+
+
+def decoded_bytes(kind: str, uploads: list[Upload], limits: MediaLimits) -> int:
+    """About how many bytes the upload's frames take once decoded, known before decoding: exact for
+    images (their headers say their size), an estimate for archives and videos. What a request
+    reserves from the memory budget."""
+    if kind == "frames":
+        total = 0
+        for upload in uploads:
+            kind_of = sniff(upload.data)
+            if kind_of not in IMAGE_KINDS:
+                continue  # not an image: decoding refuses it before allocating anything
+            try:
+                width, height = image_size(upload.data, kind_of)
+            except BadInput:
+                continue  # not an image: decoding refuses it before allocating anything
+            total += width * height * 3
+        return total
+    ceiling = limits.max_frames * limits.max_frame_pixels * 3
+    return min(ceiling, COMPRESSED_EXPANSION * sum(len(u.data) for u in uploads))
+
+
 def decode_upload(
     kind: Literal["frames", "archive", "video"],
     uploads: list[Upload],

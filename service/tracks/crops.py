@@ -7,6 +7,7 @@ nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,9 +45,12 @@ def read_crops(
     size: tuple[int, int],
     frames_per_chunk: int,
     on_track: TrackDone | None = None,
+    admit: Callable[[int, int, int], None] | None = None,
 ) -> TrackCrops:
     """Parse the tracker file first (cheap, and its errors are the likeliest), then one pass over the
-    video. `size` is the model's (height, width); `on_track` as in cut_crops."""
+    video. `size` is the model's (height, width); `on_track` as in cut_crops. `admit(crops, width,
+    height)` is called once the plan is known and before any frame is decoded: the place to wait for,
+    or refuse, the memory the crops and frames will take."""
     if not tracker_data:
         raise BadInput("the tracker file is empty")
     tracker = parse_tracker_file(tracker_data, limits.tracker)
@@ -57,6 +61,8 @@ def read_crops(
         )
     with open_video(video, limits.media) as reader:
         plan = plan_crops(tracker, reader.width, reader.height, rules, frames_per_chunk)
+        if admit is not None:
+            admit(plan.crops, reader.width, reader.height)
         cut = cut_crops(reader, plan, size, limits.max_video_frames, on_track=on_track)
         return TrackCrops(
             tracker, plan, cut.crops, reader.width, reader.height, reader.fps, cut.frames_decoded

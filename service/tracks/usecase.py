@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from reid_contract import Calibration
+from service.core.budget import Reservation
 from service.core.errors import BadInput
 from service.core.security import Principal
 from service.gallery import core
@@ -109,7 +112,55 @@ async def run_tracks(
     started = time.perf_counter()
     options = request.options
     check_options(options, state.settings.max_top_k)
-    tracks = await _embed_footage(state, request, config)
+    held = _Held()
+    try:
+        return await _run(state, caller, request, config, held, started)
+    finally:
+        held.close()
+
+
+class _Held:
+    """A request's reservations. The cutting thread may outlive a cancelled request (a thread cannot be
+    stopped), so what it reserves after the request ended is given back at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reservations: list[Reservation] = []
+        self._closed = False
+
+    def add(self, reservation: Reservation) -> None:
+        with self._lock:
+            if not self._closed:
+                self._reservations.append(reservation)
+                return
+        reservation.release()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            reservations, self._reservations = self._reservations, []
+        for reservation in reservations:
+            reservation.release()
+
+
+async def _run(
+    state: AppState,
+    caller: Principal,
+    request: TracksInput,
+    config: TracksConfig,
+    held: _Held,
+    started: float,
+) -> TracksResponse:
+    options = request.options
+    meta = state.meta
+
+    def admit(crops: int, width: int, height: int) -> None:
+        """From the cutting thread, once the plan is known: every planned crop at the model's input,
+        a few decoded frames, and the clip's own bytes, held until the answer is sent."""
+        nbytes = crops * meta.height * meta.width * 3 + 3 * width * height * 3 + len(request.video.data)
+        held.add(state.budget.acquire(nbytes, f"this clip ({crops} crops of {width}x{height} frames)"))
+
+    tracks = await _embed_footage(state, request, config, admit)
     results = {t.track_id: _result(t, options.start_time, tracks.fps) for t in tracks.plans}
     for track_id, embedded in tracks.embedded.items():
         results[track_id].result = "embedded"
@@ -147,7 +198,9 @@ async def run_tracks(
     return response
 
 
-async def _embed_footage(state: AppState, request: TracksInput, config: TracksConfig) -> _Tracks:
+async def _embed_footage(
+    state: AppState, request: TracksInput, config: TracksConfig, admit: Callable[[int, int, int], None]
+) -> _Tracks:
     """One pass over the clip off the event loop, each track embedded as soon as its crops are cut."""
     options = request.options
     meta = state.meta
@@ -163,6 +216,7 @@ async def _embed_footage(state: AppState, request: TracksInput, config: TracksCo
             (meta.height, meta.width),
             meta.frames_per_chunk,
             embedder.handover,
+            admit,
         )
         state.metrics.frames.inc(crops.frames_decoded)
         fps = options.fps or crops.fps

@@ -32,6 +32,8 @@ async def readyz(state: StateDep) -> JSONResponse:
     body = Readiness(
         ready=state.ready and reachable,
         model=session.metadata.model_id if session is not None else None,
+        engine=session.engine.engine if session is not None else None,
+        precision=session.engine.precision if session is not None else None,
         providers=session.providers_in_use if session is not None else [],
         gallery="redis" if state.settings.redis_url else "memory",
         gallery_reachable=reachable,

@@ -22,6 +22,19 @@ async def model_card(state: StateDep) -> dict[str, Any]:
         **meta.model_dump(mode="json"),
         "providers": session.providers_in_use,
         "device": session.device,
+        "engine": {
+            "name": session.engine.engine,
+            "version": session.engine.version,
+            "device": session.engine.device,
+            "precision": session.engine.precision,
+            "chosen_because": session.plan.reason,
+            "parity": {
+                "checked": session.parity.checked,
+                "worst_cosine": session.parity.worst if session.parity.checked else None,
+                "min_cosine": session.parity.min_cosine,
+                "probe_lengths": list(session.parity.lengths),
+            },
+        },
         "limits": {
             "max_upload_bytes": state.settings.max_upload_bytes,
             "max_frames": state.settings.max_frames,

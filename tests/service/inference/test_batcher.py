@@ -89,6 +89,28 @@ def test_a_batch_never_exceeds_max_batch(tiny_session: ModelSession) -> None:
     assert time.perf_counter() - started < 5
 
 
+@pytest.mark.parametrize(("length", "expected"), [(16, [2, 2, 2, 2, 2]), (1, [8, 2]), (40, [1] * 10)])
+def test_a_call_holds_at_most_max_batch_frames_of_frames(
+    tiny_session: ModelSession, length: int, expected: list[int]
+) -> None:
+    """The engine's bound in frames: 16-frame chunks two a call at 32 frames, one-crop chunks up to
+    max_batch, and a chunk longer than the bound still runs, alone."""
+    sizes: list[int] = []
+    batcher = MicroBatcher(
+        tiny_session.run,
+        max_batch=8,
+        batch_wait_ms=50,
+        max_batch_frames=32,
+        on_batch=lambda n, s: sizes.append(n),
+    )
+
+    async def body(b: MicroBatcher) -> list[np.ndarray]:
+        return await asyncio.gather(*(embed_chunk(b, chunk) for chunk in chunks_of(length, 10)))
+
+    assert len(with_batcher(batcher, body)) == 10
+    assert sizes == expected
+
+
 def test_chunks_of_different_length_are_never_stacked(tiny_session: ModelSession) -> None:
     chunks = [c for pair in zip(chunks_of(3, 5, seed=1), chunks_of(7, 5, seed=2), strict=True) for c in pair]
     shapes: list[tuple[int, ...]] = []

@@ -14,9 +14,10 @@ import pytest
 from batching import embed_chunk
 from test_batcher import Gate
 
-from service.inference import session as session_module
+from service.inference import onnxruntime_engine as session_module
 from service.inference.batcher import MicroBatcher
-from service.inference.session import ModelSession, session_options
+from service.inference.onnxruntime_engine import session_options
+from service.inference.session import ModelSession
 
 D = 4
 

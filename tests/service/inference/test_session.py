@@ -1,4 +1,5 @@
 """The session refuses files that break the contract, picks providers honestly, and equals torch."""
+# The provider and engine choice itself is tested as a pure function in test_engine.py.
 
 from __future__ import annotations
 
@@ -14,13 +15,8 @@ import pytest
 
 from model_export.export.onnx import set_metadata
 from reid_contract import ContractError, ModelMetadata
-from service.inference.session import (
-    CPU,
-    CUDA,
-    ModelSession,
-    ProviderUnavailable,
-    resolve_providers,
-)
+from service.inference.engine import CPU, CUDA, EngineUnavailable
+from service.inference.session import ModelSession
 
 
 def test_metadata_is_parsed_and_exposed(
@@ -67,27 +63,8 @@ def test_metadata_that_lies_about_the_graph_is_refused(
         ModelSession(tmp_path / "lying.onnx", providers=[CPU])
 
 
-def test_providers_default_to_cuda_then_cpu_when_cuda_is_available() -> None:
-    assert resolve_providers([], ["TensorrtExecutionProvider", CUDA, CPU]) == [CUDA, CPU]
-
-
-def test_providers_default_to_cpu_without_cuda() -> None:
-    assert resolve_providers([], ["AzureExecutionProvider", CPU]) == [CPU]
-
-
-def test_an_explicit_request_is_kept_in_order() -> None:
-    assert resolve_providers([CPU, CUDA, CPU], [CUDA, CPU]) == [CPU, CUDA]
-
-
-def test_an_unavailable_provider_fails_listing_the_available_ones() -> None:
-    with pytest.raises(
-        ProviderUnavailable, match=r"CUDAExecutionProvider .*available: AzureExecutionProvider, CPU"
-    ):
-        resolve_providers([CUDA], ["AzureExecutionProvider", CPU])
-
-
 def test_an_unavailable_provider_fails_at_start(tiny_model_path: Path) -> None:
-    with pytest.raises(ProviderUnavailable, match="NoSuchExecutionProvider"):
+    with pytest.raises(EngineUnavailable, match=r"REID_PROVIDERS: .*NoSuchExecutionProvider"):
         ModelSession(tiny_model_path, providers=["NoSuchExecutionProvider"])
 
 
@@ -127,19 +104,29 @@ def cuda_runtime(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], _Reco
     return install
 
 
-def test_cuda_is_chosen_when_available_and_a_cpu_fallback_is_logged_loudly(
-    cuda_runtime: Callable[[list[str]], _Recorder], tiny_model_path: Path, caplog: pytest.LogCaptureFixture
+def test_cuda_listed_but_not_loadable_is_refused_when_asked_for(
+    cuda_runtime: Callable[[list[str]], _Recorder], tiny_model_path: Path
 ) -> None:
-    recorder = cuda_runtime([CPU])  # the onnxruntime-gpu trap: listed, but the libraries did not load
-    with caplog.at_level(logging.WARNING, logger="service.inference.session"):
-        session = ModelSession(tiny_model_path, intra_op_threads=3)
+    """The onnxruntime-gpu trap: CUDA listed, the libraries did not load, the session runs on CPU.
+    Asked for by name, that is no start: never a silent fall-back to the CPU."""
+    recorder = cuda_runtime([CPU])
+    with pytest.raises(EngineUnavailable, match="CUDAExecutionProvider listed but not loadable"):
+        ModelSession(tiny_model_path, providers=[CUDA, CPU], intra_op_threads=3)
     (call,) = recorder.calls
     assert call["providers"] == [(CUDA, {"cudnn_conv_algo_search": "HEURISTIC"}), CPU]
     assert call["options"].intra_op_num_threads == 3
     assert call["options"].graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    assert session.providers_in_use == [CPU] and session.device == "cpu"
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "CUDA was available but the session runs on CPU" in warnings[0].getMessage()
+
+
+def test_under_auto_a_gpu_that_does_not_load_is_logged_and_the_cpu_serves(
+    cuda_runtime: Callable[[list[str]], _Recorder], tiny_model_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cuda_runtime([CPU])
+    with caplog.at_level(logging.WARNING, logger="service.inference.session"):
+        session = ModelSession(tiny_model_path, intra_op_threads=1)
+    assert session.device == "cpu"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("onnxruntime on cuda" in w and "not loadable" in w for w in warnings), warnings
 
 
 def test_cuda_in_use_is_reported_without_warning(
