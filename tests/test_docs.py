@@ -68,5 +68,6 @@ def test_the_cli_is_a_short_menu() -> None:
         "interpolate",
         "calibrate",
         "probe",
+        "quantize",
         "pack",
     }

@@ -213,13 +213,28 @@ def compare(
     return rows
 
 
+def held_out_mean(row: dict[str, object], sets: Sequence[str]) -> float | None:
+    """The mean rank-1 over the training sites held out in `sets`: what candidates are chosen on
+    (docs/model.md); None when no held-out site was scored."""
+    sites = [s for s in sets if s in HELD_OUT_SITES]
+    if not sites:
+        return None
+    return sum(float(row[s]["rank1"]) for s in sites) / len(sites)  # type: ignore[index]
+
+
 def table(rows: Sequence[dict[str, object]], sets: Sequence[str]) -> str:
     tmr = f"true matches at {FALSE_MATCH_RATE:g} false ({', '.join(s for s in sets if s in UNSEEN)})"
-    head = "| model | " + " | ".join(f"{s} rank-1 | {s} mAP" for s in sets) + f" | {tmr} | frames/s |"
-    lines = [head, "|" + " --- |" * (2 * len(sets) + 3)]
+    held = [s for s in sets if s in HELD_OUT_SITES]
+    mean_head = f" held-out mean rank-1 ({', '.join(held)}) |" if held else ""
+    head = (
+        "| model | " + " | ".join(f"{s} rank-1 | {s} mAP" for s in sets) + f" |{mean_head} {tmr} | frames/s |"
+    )
+    lines = [head, "|" + " --- |" * (2 * len(sets) + 3 + bool(held))]
     for row in rows:
         cells = " | ".join(f"{row[s]['rank1']:.3f} | {row[s]['mAP']:.3f}" for s in sets)  # type: ignore[index]
+        mean = held_out_mean(row, sets)
+        mean_cell = f" {mean:.3f} |" if mean is not None else ""
         rate = row.get("tmr")
         at = f"{rate['true_match_rate']:.3f} (cos {rate['threshold']:.3f})" if isinstance(rate, dict) else "-"
-        lines.append(f"| {row['name']} | {cells} | {at} | {row['frames_per_s']:.0f} |")
+        lines.append(f"| {row['name']} | {cells} |{mean_cell} {at} | {row['frames_per_s']:.0f} |")
     return "\n".join(lines)

@@ -136,10 +136,15 @@ def cgroup_memory_limit(root: Path = Path("/sys/fs/cgroup")) -> int | None:
     return None
 
 
-def physical_memory() -> int:
-    import os
-
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+def physical_memory(meminfo: Path = Path("/proc/meminfo")) -> int:
+    """The machine's memory in bytes (Linux's MemTotal); 0 where it cannot be read."""
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def budget_from_limit(limit: int, fraction: float, reserved: int) -> int:

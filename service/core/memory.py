@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 
 log = logging.getLogger("service")
@@ -19,10 +20,12 @@ log = logging.getLogger("service")
 M_ARENA_MAX = -8  # <malloc.h>
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
+    """The C library already loaded in this process (no search: find_library would run programs)."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c"))
-    except (OSError, TypeError):
+        return ctypes.CDLL(None)
+    except OSError:
         return None
 
 

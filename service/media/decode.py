@@ -456,7 +456,9 @@ def decoded_bytes(kind: str, uploads: list[Upload], limits: MediaLimits) -> int:
             try:
                 width, height = image_size(upload.data, kind_of)
             except BadInput:
-                continue  # not an image: decoding refuses it before allocating anything
+                continue
+            if width * height > limits.max_frame_pixels:
+                continue  # refused by the pixel limit before anything is decoded
             total += width * height * 3
         return total
     ceiling = limits.max_frames * limits.max_frame_pixels * 3

@@ -30,7 +30,7 @@ def cli_calls(script: Path) -> list[list[str]]:
     return calls
 
 
-@pytest.mark.parametrize("name", ["adapt.sh", "reproduce_2.1.sh"])
+@pytest.mark.parametrize("name", ["adapt.sh", "reproduce_2.1.sh", "reproduce_2.2.sh"])
 def test_every_cli_call_of_a_recipe_parses(name: str) -> None:
     calls = cli_calls(SCRIPTS / name)
     assert calls, f"no model_export calls found in {name}"
@@ -101,3 +101,20 @@ def test_the_input_size_is_two_numbers_or_the_backbones_own() -> None:
     assert type(cfg).from_json(cfg.to_json() | {"input_size": [224, 112]}).input_size == (224, 112)
     with pytest.raises(SystemExit):
         parser.parse_args([*base, "--input-size", "224"])
+
+
+def test_the_2_2_selection_never_looks_at_the_test_sets() -> None:
+    """docs/model.md's rule: candidates are trained with a site held out and scored on it alone; no
+    call of the selection exports figures measured on VIPeR or PRID or compares on them."""
+    parser = build_parser()
+    calls = [parser.parse_args(c) for c in cli_calls(SCRIPTS / "reproduce_2.2.sh")]
+    trains = [a for a in calls if a.command == "train"]
+    exports = [a for a in calls if a.command == "export"]
+    compares = [a for a in calls if a.command == "compare"]
+    assert trains and exports and compares
+    assert all(a.held_out_site is not None for a in trains)
+    assert all(a.no_evaluate for a in exports)
+    assert all(not {"viper", "prid", "cuhk03"} & set(a.sets) for a in compares)
+    (recipe,) = [parser.parse_args(c) for c in cli_calls(SCRIPTS / "reproduce_2.1.sh") if c[0] == "train"]
+    free = ("threads", "out_dir", "held_out_site", "teacher_cache", "init_from")
+    assert {k for k in vars(recipe) if getattr(trains[0], k) != getattr(recipe, k) and k not in free} == set()

@@ -102,3 +102,31 @@ def test_the_default_is_one_intel_network_the_mean_of_two_fine_tuned_runs() -> N
     )[0]
     assert got.shape == (2, 256)
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+@shipped
+def test_every_shipped_model_carries_its_parity_probe(model: Path) -> None:
+    probe = read_metadata(model).probe
+    assert probe is not None and probe.lengths == (1, 5, 16) and "fp32" in probe.computed_with
+
+
+def _engines_here() -> list[tuple[str, str]]:
+    """Every engine and precision this host can run, as `auto` would try them, and the reference."""
+    from service.inference.engine import plan
+    from service.inference.hardware import detect
+
+    found = [(p.engine, p.precision) for p in plan("auto", "auto", detect(), "fp32")]
+    return list(dict.fromkeys([("onnxruntime", "fp32"), *found]))
+
+
+@pytest.mark.parametrize(("engine", "precision"), _engines_here(), ids=lambda v: str(v))
+def test_the_default_passes_the_parity_gate_on_every_engine_this_host_runs(
+    engine: str, precision: str
+) -> None:
+    """The gate the service applies at start, in CI on this machine's engines: a runtime or
+    precision that drifts from the file's references fails here before it fails a deployment."""
+    from service.inference.session import ModelSession
+
+    session = ModelSession(MODELS[0], engine=engine, precision=precision, intra_op_threads=2)  # type: ignore[arg-type]
+    assert (session.engine.engine, session.engine.precision) == (engine, precision)
+    assert session.parity.checked and session.parity.passed, session.parity.describe()

@@ -178,5 +178,10 @@ def test_a_held_out_training_site_is_a_test_set(tmp_path: Path) -> None:
     rows = compare([sees, blind], root, ["3dpes"])
     assert rows[0]["3dpes"]["rank1"] == 1.0
     assert rows[1]["3dpes"]["rank1"] < 0.5
+    # the figure candidates are chosen on: the mean over the held-out sites, a column of its own
+    blind_rank1 = rows[1]["3dpes"]["rank1"]
+    lines = table(rows, ["3dpes"]).splitlines()
+    assert "held-out mean rank-1 (3dpes)" in lines[0]
+    assert "| 1.000 | 1.000 | 1.000 |" in lines[2] and f"| {blind_rank1:.3f} |" in lines[3]
     with pytest.raises(SystemExit, match="unknown test set 'mars'"):
         open_test_set("mars", root)
