@@ -25,7 +25,7 @@ from benchmarks._report import DEFAULT_MODEL, REPO, Section, base_parser, fmt, m
 from devtools.harness import ServiceProcess
 
 BASELINE = REPO / "models" / "grurcn-mobilenetv2-cuhk03.onnx"  # 1.0.0: the issue's yardstick
-THREADS = 2  # ONNX Runtime's intra-op threads per service, as `compare --service` runs them
+THREADS = 2  # the engine's threads per service, as `compare --service` runs them
 
 
 def workloads(distinct: int) -> dict[str, tuple[int, list[bytes]]]:
@@ -47,7 +47,11 @@ def window_fps(service: ServiceProcess, frames: int, requests: list[bytes], seco
 def measure(models: list[Path], rounds: int, window_s: float, distinct: int) -> dict[str, Any]:
     names = [str(m) for m in models]  # as given: two versions of one model share a file name
     services = [
-        service_process({"REID_MODEL_PATH": str(m.resolve()), "REID_INTRA_OP_THREADS": str(THREADS)}).start()
+        # each model on the engine its service chooses (REID_ENGINE auto): 1.0.0's recurrent graph is
+        # read by ONNX Runtime only, the default by OpenVINO
+        service_process(
+            {"REID_MODEL_PATH": str(m.resolve()), "REID_INTRA_OP_THREADS": str(THREADS), "REID_PROVIDERS": ""}
+        ).start()
         for m in models
     ]
     try:
@@ -89,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     machine = machine_info()
     section = Section("embed_ratio", "5. Models against a yardstick through POST /embed, interleaved")
     section.text(
-        f"Every model in its own service ({THREADS} ONNX Runtime threads), one client, {rounds} rounds of "
+        f"Every model in its own service ({THREADS} engine threads, REID_ENGINE auto), one client, {rounds} "
+        f"rounds of "
         f"{window_s:g} s windows rotating over the models; median frames/s over rounds, and the median "
         f"(lowest - highest) of each round's ratio to {models[0]}. Machine: {machine['cpu']} "
         f"({machine['simd']}), {machine['cores']} cores. The ratio is the machine's as much as the "
