@@ -19,22 +19,13 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from benchmarks._data import jpeg_tracklets
-from benchmarks._http import closed_loop, multipart, request_bytes, service_process
+from benchmarks._http import closed_loop, service_process
+from benchmarks._interleave import rotate
 from benchmarks._report import DEFAULT_MODEL, REPO, Section, base_parser, fmt, machine_info, median
 from devtools.harness import ServiceProcess
 
 BASELINE = REPO / "models" / "grurcn-mobilenetv2-cuhk03.onnx"  # 1.0.0: the issue's yardstick
 THREADS = 2  # the engine's threads per service, as `compare --service` runs them
-
-
-def workloads(distinct: int) -> dict[str, tuple[int, list[bytes]]]:
-    """Name -> (frames per request, the requests' bytes)."""
-    out: dict[str, tuple[int, list[bytes]]] = {}
-    for frames in (1, 16):
-        requests = [request_bytes("POST", "/embed", *multipart(t)) for t in jpeg_tracklets(distinct, frames)]
-        out[f"{frames} frame{'s' if frames > 1 else ''} a request"] = (frames, requests)
-    return out
 
 
 def window_fps(service: ServiceProcess, frames: int, requests: list[bytes], seconds: float) -> float:
@@ -55,18 +46,7 @@ def measure(models: list[Path], rounds: int, window_s: float, distinct: int) -> 
         for m in models
     ]
     try:
-        results: dict[str, Any] = {}
-        for load, (frames, requests) in workloads(distinct).items():
-            for service in services:  # warm-up: first calls allocate
-                window_fps(service, frames, requests, 1.0)
-            fps: dict[str, list[float]] = {n: [] for n in names}
-            for r in range(rounds):
-                for i in range(len(services)):
-                    k = (r + i) % len(services)
-                    fps[names[k]].append(window_fps(services[k], frames, requests, window_s))
-            ratios = {n: [a / b for a, b in zip(fps[n], fps[names[0]], strict=True)] for n in names}
-            results[load] = {"frames_per_s": fps, "ratio_to_first": ratios}
-        return results
+        return rotate(dict(zip(names, services, strict=True)), window_fps, rounds, window_s, distinct)
     finally:
         for service in services:
             service.stop()

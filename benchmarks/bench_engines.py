@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._data import decoded_tracklets, jpeg_tracklets
-from benchmarks._http import multipart, read_response, request_bytes, service_process
+from benchmarks._data import decoded_tracklets
+from benchmarks._http import read_response, service_process
+from benchmarks._interleave import rotate
 from benchmarks._report import DEFAULT_MODEL, Section, base_parser, fmt, machine_info, median
 from devtools.harness import ServiceProcess
 from service.inference.hardware import detect
@@ -39,14 +40,6 @@ CONFIGS: dict[str, dict[str, str]] = {
 PEER_IR = Path(
     "../shared/peers/intel/person-reidentification-retail-0277/FP16/person-reidentification-retail-0277.xml"
 )
-
-
-def workloads(distinct: int) -> dict[str, tuple[int, list[bytes]]]:
-    out: dict[str, tuple[int, list[bytes]]] = {}
-    for frames in (1, 16):
-        requests = [request_bytes("POST", "/embed", *multipart(t)) for t in jpeg_tracklets(distinct, frames)]
-        out[f"{frames} frame{'s' if frames > 1 else ''} a request"] = (frames, requests)
-    return out
 
 
 async def completions(port: int, requests: list[bytes], warmup_s: float, measure_s: float) -> int:
@@ -91,18 +84,7 @@ def through_embed(configs: dict[str, dict[str, str]], rounds: int, window_s: flo
     }
     services = [service_process({**base, **configs[n]}).start() for n in names]
     try:
-        results: dict[str, Any] = {}
-        for load, (frames, requests) in workloads(24).items():
-            for service in services:
-                window_fps(service, frames, requests, 1.0)
-            fps: dict[str, list[float]] = {n: [] for n in names}
-            for r in range(rounds):
-                for i in range(len(services)):
-                    k = (r + i) % len(services)
-                    fps[names[k]].append(window_fps(services[k], frames, requests, window_s))
-            ratios = {n: [a / b for a, b in zip(fps[n], fps[names[0]], strict=True)] for n in names}
-            results[load] = {"frames_per_s": fps, "ratio_to_first": ratios}
-        return results
+        return rotate(dict(zip(names, services, strict=True)), window_fps, rounds, window_s)
     finally:
         for service in services:
             service.stop()
