@@ -46,8 +46,9 @@ KUBERNETES_VERSIONS = ("1.30.0", "latest")
 # docs/benchmarks.md, section 2: the model session alone, batch 16 of 16-frame chunks, 1,369 ms a
 # call on 2 CPU cores. The slowest hardware the manifests serve sets how long a full queue drains.
 CPU_SECONDS_PER_CHUNK = 1.369 / 16
-# docs/benchmarks.md, section 4: peak RSS of one process under 8 clients of /embed, without gallery.
-PROCESS_PEAK_BYTES = 630 * 2**20
+# docs/scaling.md, "Memory of a replica": peak RSS of one process under 12 clients of /tracks on a
+# 795-frame clip, without gallery, its memory budget derived from a 4 GiB limit.
+PROCESS_PEAK_BYTES = int(1.89 * 2**30)
 MIB = 2**20
 
 Rendered = dict[str, list[dict[str, Any]]]  # variant -> its objects
