@@ -150,7 +150,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"]
         )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + BODY_OVERHEAD)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_upload_bytes + BODY_OVERHEAD, budget=lambda: state.budget
+    )
     app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app

@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import error_response
-from service.core.errors import TooLarge
+from service.core.budget import MemoryBudget
+from service.core.errors import ServiceError, TooLarge
 from service.core.metrics import Metrics
+
+# A body is held about twice while it is parsed: the bytes received, and the uploads read from them.
+BODY_COPIES = 2
+# Bodies under this size reserve nothing: JSON calls and small crops cost less than the bookkeeping.
+SMALL_BODY = 256 * 1024
 
 
 class BodyLimit:
     """Refuse a body over `max_bytes`: at once from Content-Length, or as soon as the stream passes it.
+    A declared body also reserves its bytes from the process's memory budget before a byte of it is
+    read, held until the response is sent: many large uploads at once wait for each other, then get
+    503 with Retry-After, instead of together outgrowing the pod's memory.
 
     The handler is still parsing when the stream passes the limit, so the error is raised from
     `receive` into it and leaves as a 413 through the normal error handlers.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, budget: Callable[[], MemoryBudget] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.budget = budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,6 +44,18 @@ class BodyLimit:
             response = error_response(413, TooLarge.code, f"request body over {self.max_bytes} bytes")
             await response(scope, receive, send)
             return
+        reservation = None
+        if self.budget is not None and declared is not None and declared.isdigit():
+            size = int(declared)
+            if size >= SMALL_BODY:
+                try:
+                    reservation = await self.budget().reserve(BODY_COPIES * size, "this upload")
+                except ServiceError as exc:
+                    response = error_response(exc.status, exc.code, exc.message)
+                    if exc.retry_after is not None:
+                        response.headers["Retry-After"] = str(exc.retry_after)
+                    await response(scope, receive, send)
+                    return
         seen = 0
 
         async def limited() -> Message:
@@ -42,7 +67,11 @@ class BodyLimit:
                     raise TooLarge(f"request body over {self.max_bytes} bytes")
             return message
 
-        await self.app(scope, limited, send)
+        try:
+            await self.app(scope, limited, send)
+        finally:
+            if reservation is not None:
+                reservation.release()
 
 
 class RequestMetrics:

@@ -155,9 +155,10 @@ async def _run(
     meta = state.meta
 
     def admit(crops: int, width: int, height: int) -> None:
-        """From the cutting thread, once the plan is known: every planned crop at the model's input,
-        a few decoded frames, and the clip's own bytes, held until the answer is sent."""
-        nbytes = crops * meta.height * meta.width * 3 + 3 * width * height * 3 + len(request.video.data)
+        """From the cutting thread, once the plan is known: every planned crop at the model's input and
+        a few decoded frames, held until the answer is sent (the clip's bytes are the body's, reserved
+        as it arrived: api/middleware.py)."""
+        nbytes = crops * meta.height * meta.width * 3 + 3 * width * height * 3
         held.add(state.budget.acquire(nbytes, f"this clip ({crops} crops of {width}x{height} frames)"))
 
     tracks = await _embed_footage(state, request, config, admit)
