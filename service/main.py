@@ -45,14 +45,13 @@ def memory_budget(settings: Settings) -> MemoryBudget:
     """The requests' memory budget, once the model is loaded (what the process then holds is not the
     requests' to use)."""
     limit = settings.memory_limit_bytes or cgroup_memory_limit() or physical_memory()
-    size = settings.memory_budget_bytes or budget_from_limit(
-        limit, settings.memory_budget_fraction, resident_bytes()
-    )
+    resident = resident_bytes()
+    size = settings.memory_budget_bytes or budget_from_limit(limit, settings.memory_budget_fraction, resident)
     log.info(
         "memory budget for requests: %d MiB (limit %d MiB, %d MiB resident at start)",
         size // MIB,
         limit // MIB,
-        resident_bytes() // MIB,
+        resident // MIB,
     )
     return MemoryBudget(size, settings.memory_budget_wait_s, on_idle=trim_heap)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import torch
 from torch import Tensor
@@ -18,13 +17,12 @@ from model_export.data.readers import open_split
 from model_export.evaluation.compare import UNSEEN, SequenceModel, open_test_set
 from model_export.evaluation.evaluator import EmbedFn, evaluate
 from model_export.evaluation.operating_points import Pairs, cross_camera_pairs, operating_points
-from model_export.export.onnx import read_metadata_props
 from model_export.export.verify import open_session
-from reid_contract import Calibration, ModelMetadata
+from reid_contract import Calibration, ModelMetadata, read_metadata_props
 
 
 def read_metadata(path: Path) -> ModelMetadata:
-    return ModelMetadata.from_props(read_metadata_props(onnx.load(str(path), load_external_data=False)))
+    return ModelMetadata.from_props(read_metadata_props(path))
 
 
 def onnx_embed_fn(session: ort.InferenceSession, meta: ModelMetadata) -> EmbedFn:

@@ -37,13 +37,18 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-async def _service_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ServiceError)
-    log.info("%s %s -> %d %s", request.method, request.url.path, exc.status, exc.code)
+def service_error_response(exc: ServiceError) -> JSONResponse:
+    """The error's JSON, with Retry-After when the condition is temporary."""
     response = error_response(exc.status, exc.code, exc.message)
     if exc.retry_after is not None:
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    log.info("%s %s -> %d %s", request.method, request.url.path, exc.status, exc.code)
+    return service_error_response(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

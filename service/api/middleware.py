@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.errors import error_response
+from service.api.errors import error_response, service_error_response
 from service.core.budget import MemoryBudget
 from service.core.errors import ServiceError, TooLarge
 from service.core.metrics import Metrics
@@ -51,10 +51,7 @@ class BodyLimit:
                 try:
                     reservation = await self.budget().reserve(BODY_COPIES * size, "this upload")
                 except ServiceError as exc:
-                    response = error_response(exc.status, exc.code, exc.message)
-                    if exc.retry_after is not None:
-                        response.headers["Retry-After"] = str(exc.retry_after)
-                    await response(scope, receive, send)
+                    await service_error_response(exc)(scope, receive, send)
                     return
         seen = 0
 
