@@ -62,6 +62,13 @@ class TrainConfig:
     aug_colour: float = 1.0
     aug_grayscale: float = 0.0
     aug_lowres: float = 0.0
+    # footage augmentations (data/transforms.py), each the probability of a tracklet drawn with it:
+    # motion blur, JPEG compression artefacts, an occluding band from one edge, another camera's
+    # white balance
+    aug_blur: float = 0.0
+    aug_compression: float = 0.0
+    aug_occlusion: float = 0.0
+    aug_white_balance: float = 0.0
     # losses
     label_smoothing: float = 0.1
     w_id: float = 1.0

@@ -6,7 +6,11 @@
 #   bash scripts/reproduce_2.2.sh                 # candidates A and B over the five folds
 #   CANDIDATES="A" SITES="3DPeS" bash scripts/reproduce_2.2.sh   # one fold of one candidate
 # Candidates: A = 2.1.0's recipe (Intel 0277 + 0286 teaching); B = A with torchreid's OSNet x0.25
-# MSMT17 as a third teacher. On 2 CPU cores a fold trains in about 40 minutes on one thread.
+# MSMT17 as a third teacher; either followed by footage augmentations, each drawn for a quarter of the
+# tracklets (B+blur, A+compression+occlusion; names as in `train --aug-*`: blur, compression,
+# occlusion, white_balance); any of those followed by @ALPHA: its folds moved back towards the
+# published 0277 (WiSE-FT, `interpolate --alpha`), no training. On 2 CPU cores a fold trains in about
+# 40 minutes on one thread; two chains of other candidates can run side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -29,29 +33,46 @@ cache_of() {  # the teachers' cache a candidate learns from
         *) echo "unknown candidate $1" >&2; exit 2 ;;
     esac
 }
-[ -f "$RUNS/teachers/multisite.npz" ] \
-    || $py teach --data-root "$DATA" --teachers $i77 $i86 --out "$RUNS/teachers/multisite.npz" --threads "$THREADS"
-if [[ " $CANDIDATES " == *" B "* ]] && [ ! -f "$RUNS/teachers/multisite3.npz" ]; then
-    $py teach --data-root "$DATA" --teachers $i77 $i86 osnet_x0_25_msmt17 \
-        --out "$RUNS/teachers/multisite3.npz" --threads "$THREADS"
-fi
+teachers_of() {  # the teachers a candidate's cache is made from
+    case "$1" in
+        A) echo "$i77 $i86" ;;
+        B) echo "$i77 $i86 osnet_x0_25_msmt17" ;;
+    esac
+}
+for candidate in $CANDIDATES; do  # only the caches these candidates need, so chains can run side by side
+    cache=$(cache_of "${candidate:0:1}")
+    # shellcheck disable=SC2046
+    [ -f "$cache" ] || $py teach --data-root "$DATA" --teachers $(teachers_of "${candidate:0:1}") --out "$cache" \
+        --threads "$THREADS"
+done
 for candidate in $CANDIDATES; do
+    trained=${candidate%@*}  # the trained recipe: A or B, then +augmentation (each at 0.25)
+    augs=()
+    for aug in $(echo "${trained#?}" | tr '+' ' '); do augs+=("--aug-$(echo "$aug" | tr '_' '-')" 0.25); done
     for site in $SITES; do
-        run="$RUNS/v22-$candidate-$site"
+        run="$RUNS/v22-$trained-$site"
         if ! grep -q '"done"' "$run/log.jsonl" 2>/dev/null; then
             $py train --dataset multisite --data-root "$DATA" --backbone openvino_ir --backbone-weights "$ir" \
                 --init-from "$RUNS/published/intel0277.pt" --head pooling --embedding-dim 256 \
-                --backbone-lr-scale 0.1 --teacher-cache "$(cache_of "$candidate")" --w-distill 10 \
+                --backbone-lr-scale 0.1 --teacher-cache "$(cache_of "${trained:0:1}")" --w-distill 10 \
                 --w-distill-sim 100 --ids-per-batch 8 --seq-lens 1 2 --epochs 2 --warmup-epochs 0.5 \
-                --eval-every 0 --aug-lowres 0.25 --held-out-site "$site" --seed 0 --threads "$THREADS" \
-                --out-dir "$run"
+                --eval-every 0 --aug-lowres 0.25 "${augs[@]}" --held-out-site "$site" --seed 0 \
+                --threads "$THREADS" --out-dir "$run"
         fi
-        [ -f "$run.onnx" ] || $py export "$run/last.pt" --out "$run.onnx" --name "v22-$(echo "$candidate" | tr '[:upper:]' '[:lower:]')" \
+        out="$RUNS/v22-$candidate-$site"
+        checkpoint="$run/last.pt"
+        if [[ $candidate == *@* ]]; then  # WiSE-FT: moved back towards the published 0277, no training
+            checkpoint="$out.pt"
+            [ -f "$checkpoint" ] || $py interpolate "$run/last.pt" --start "$RUNS/published/intel0277.pt" \
+                --alpha "${candidate#*@}" --out "$checkpoint"
+        fi
+        name="v22-$(echo "$candidate" | tr '[:upper:]+@_' '[:lower:]---')"
+        [ -f "$out.onnx" ] || $py export "$checkpoint" --out "$out.onnx" --name "$name" \
             --semver 2.2.0-fold --no-evaluate --threads "$THREADS"
         # each fold scored on its own held-out site only: the other sites were in its training
-        [ -f "$run-compare/rows.json" ] || $py compare --onnx "$run.onnx" \
+        [ -f "$out-compare/rows.json" ] || $py compare --onnx "$out.onnx" \
             --sets "$(echo "$site" | tr '[:upper:]' '[:lower:]')" --data-root "$DATA" --threads "$THREADS" \
-            --out "$run-compare"
+            --out "$out-compare"
     done
 done
 # one line per candidate: each held-out site's rank-1 and their mean, the figure candidates are chosen on
@@ -61,7 +82,10 @@ from pathlib import Path
 runs, sites, candidates = Path(sys.argv[1]), sys.argv[2].split(), sys.argv[3:]
 print("| candidate | " + " | ".join(sites) + " | mean |")
 print("|" + " --- |" * (len(sites) + 2))
-for c in candidates:
-    r1 = [json.loads((runs / f"v22-{c}-{s}-compare" / "rows.json").read_text())[0][s.lower()]["rank1"] for s in sites]
-    print(f"| {c} | " + " | ".join(f"{v:.3f}" for v in r1) + f" | {sum(r1) / len(r1):.3f} |")
+for c in candidates:  # a fold not run yet is left blank; the mean is over the folds run
+    rows = {s: runs / f"v22-{c}-{s}-compare" / "rows.json" for s in sites}
+    r1 = {s: json.loads(f.read_text())[0][s.lower()]["rank1"] for s, f in rows.items() if f.exists()}
+    cells = [f"{r1[s]:.3f}" if s in r1 else "" for s in sites]
+    mean = f"{sum(r1.values()) / len(r1):.3f}" if r1 else ""
+    print(f"| {c} | " + " | ".join(cells) + f" | {mean} |")
 PY

@@ -76,6 +76,10 @@ def augment_config(cfg: TrainConfig) -> AugmentConfig:
         saturation=base.saturation * cfg.aug_colour,
         grayscale=cfg.aug_grayscale,
         lowres=cfg.aug_lowres,
+        blur=cfg.aug_blur,
+        compression=cfg.aug_compression,
+        occlusion=cfg.aug_occlusion,
+        white_balance=cfg.aug_white_balance,
     )
 
 

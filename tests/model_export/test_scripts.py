@@ -13,7 +13,7 @@ from model_export.cli import build_parser
 
 SCRIPTS = Path(__file__).parents[2] / "scripts"
 # shell variables that must stand for a valid value; any other is a path or a name
-VALUES = {"threads": "2", "epochs": "2", "head": "pooling", "seed": "0"}
+VALUES = {"threads": "2", "epochs": "2", "head": "pooling", "seed": "0", "candidate": "0.5"}
 
 
 def cli_calls(script: Path) -> list[list[str]]:
@@ -25,7 +25,9 @@ def cli_calls(script: Path) -> list[list[str]]:
         if not line.lstrip().startswith("$py "):
             continue
         line = re.sub(r"\s&\s*$", "", line)  # a run started in the background
-        filled = re.sub(r"\$\{?(\w+)\}?", lambda m: VALUES.get(m.group(1).lower(), "x"), line)
+        line = re.sub(r"\"?\$\{\w+\[@\]\}\"?", "", line)  # an array of optional extras ("${augs[@]}")
+        line = re.sub(r"\$\{(\w+)[^}]*\}", lambda m: VALUES.get(m.group(1).lower(), "x"), line)  # ${v:0:1}
+        filled = re.sub(r"\$(\w+)", lambda m: VALUES.get(m.group(1).lower(), "x"), line)
         calls.append(shlex.split(filled)[1:])
     return calls
 

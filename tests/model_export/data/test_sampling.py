@@ -123,6 +123,81 @@ def test_lowres_takes_away_fine_detail_for_the_whole_tracklet_when_drawn() -> No
         assert abs(coarse.mean().item() - sharp.mean().item()) < 0.02
 
 
+_PLAIN = AugmentConfig(pad=0, flip=0.0, brightness=0.0, contrast=0.0, saturation=0.0, erase=0.0)
+
+
+def _person(t: int = 3) -> torch.Tensor:
+    """A tracklet of one still: a bright figure with sharp edges on a dark ground, all frames alike."""
+    frame = torch.full((3, 64, 32), 30, dtype=torch.uint8)
+    frame[0, 8:56, 8:24], frame[1, 8:56, 8:24], frame[2, 8:56, 8:24] = 220, 140, 60
+    return frame.expand(t, 3, 64, 32).clone()
+
+
+def _edges(x: torch.Tensor) -> float:
+    """Energy of neighbour differences: a blur spreads a jump over pixels, which lowers it."""
+    return (
+        (x[..., 1:, :] - x[..., :-1, :]).square().mean() + (x[..., 1:] - x[..., :-1]).square().mean()
+    ).item()
+
+
+@pytest.mark.parametrize("name", ["blur", "compression", "occlusion", "white_balance"])
+def test_each_footage_augmentation_changes_the_tracklet_alike_in_every_frame_and_only_when_asked(
+    name: str,
+) -> None:
+    clip = torch.randint(0, 256, (1, 3, 64, 32), dtype=torch.uint8).expand(3, 3, 64, 32).clone()
+    plain = TrackletAugment((64, 32), _PLAIN, random.Random(0))(clip)
+    aug = TrackletAugment((64, 32), dataclasses.replace(_PLAIN, **{name: 1.0}), random.Random(0))
+    for _ in range(4):
+        out = aug(clip)
+        assert out.shape == plain.shape and out.dtype == torch.float32
+        assert out.min() >= 0.0 and out.max() <= 1.0
+        torch.testing.assert_close(out, out[:1].expand_as(out))  # drawn once per tracklet
+        assert (out - plain).abs().max() > 0.05
+    # a probability of 0 (the default) leaves the picture and the random stream as they were
+    assert AugmentConfig().blur == AugmentConfig().compression == 0.0
+    assert AugmentConfig().occlusion == AugmentConfig().white_balance == 0.0
+
+
+def test_motion_blur_smears_edges_and_keeps_the_light() -> None:
+    clip = _person()
+    plain = TrackletAugment((64, 32), _PLAIN, random.Random(0))(clip)
+    blurred = TrackletAugment(
+        (64, 32), dataclasses.replace(_PLAIN, blur=1.0, blur_length=(9, 9)), random.Random(1)
+    )(clip)
+    assert _edges(blurred) < 0.8 * _edges(plain)
+    assert abs(blurred.mean().item() - plain.mean().item()) < 0.02
+
+
+def test_compression_adds_block_artefacts_to_a_smooth_picture() -> None:
+    ramp = (torch.linspace(0, 255, 32).view(1, 1, 1, 32).expand(2, 3, 64, 32)).round().to(torch.uint8)
+    plain = TrackletAugment((64, 32), _PLAIN, random.Random(0))(ramp)
+    cfg = dataclasses.replace(_PLAIN, compression=1.0, compression_quality=(5, 5))
+    coded = TrackletAugment((64, 32), cfg, random.Random(0))(ramp)
+    error = (coded - plain).abs()
+    assert error.mean() > 0.005 and abs(coded.mean().item() - plain.mean().item()) < 0.03
+
+
+def test_occlusion_covers_one_edge_with_one_colour() -> None:
+    clip = _person()
+    cfg = dataclasses.replace(_PLAIN, occlusion=1.0, occlusion_share=(0.3, 0.3))
+    aug = TrackletAugment((64, 32), cfg, random.Random(0))
+    plain = TrackletAugment((64, 32), _PLAIN, random.Random(0))(clip)
+    for _ in range(6):
+        changed = ((aug(clip) - plain).abs().sum(dim=1) > 0)[0]  # (H, W) of the first frame
+        rows, cols = changed.any(dim=1).nonzero().flatten(), changed.any(dim=0).nonzero().flatten()
+        bottom = rows.min() >= 64 - 20 and cols.numel() == 32
+        side = rows.numel() == 64 and (cols.max() < 11 or cols.min() >= 32 - 11)
+        assert bottom or side
+
+
+def test_white_balance_tints_red_and_blue_but_not_green() -> None:
+    clip = _person()
+    plain = TrackletAugment((64, 32), _PLAIN, random.Random(0))(clip)
+    tinted = TrackletAugment((64, 32), dataclasses.replace(_PLAIN, white_balance=1.0), random.Random(0))(clip)
+    torch.testing.assert_close(tinted[:, 1], plain[:, 1])
+    assert (tinted[:, 0] - plain[:, 0]).abs().max() > 0.01 or (tinted[:, 2] - plain[:, 2]).abs().max() > 0.01
+
+
 def test_training_options_scale_the_augmentation() -> None:
     from model_export.config import TrainConfig
     from model_export.engine.train import augment_config
@@ -133,6 +208,15 @@ def test_training_options_scale_the_augmentation() -> None:
     assert strong.brightness == 2 * default.brightness and strong.saturation == 2 * default.saturation
     assert strong.grayscale == 0.2 and strong.erase == default.erase
     assert strong.lowres == 0.5 and default.lowres == 0.0
+    footage = augment_config(
+        TrainConfig(aug_blur=0.1, aug_compression=0.2, aug_occlusion=0.3, aug_white_balance=0.4)
+    )
+    assert (footage.blur, footage.compression, footage.occlusion, footage.white_balance) == (
+        0.1,
+        0.2,
+        0.3,
+        0.4,
+    )
 
 
 def test_unlabeled_batches_cover_every_tracklet_evenly_and_replay_per_epoch() -> None:
