@@ -25,7 +25,7 @@ import torch
 
 from model_export.data.dataset import FrameStore
 from model_export.data.readers import open_split
-from model_export.data.readers.peta import TRAINING_SITES, read_site
+from model_export.data.readers.peta import TRAINING_SITES, read_held_out_site
 from model_export.data.tracklet import ReIDSplit, Tracklet
 from model_export.evaluation.evaluator import EmbedFn, cosine_distance, embed_tracklets, score, summarise
 from model_export.evaluation.operating_points import Pairs, cross_camera_pairs, measurable, operating_points
@@ -164,7 +164,7 @@ People = Literal["all", "odd", "even"]
 
 def open_test_set(name: str, data_root: Path, people: People = "all") -> ReIDSplit:
     if name in HELD_OUT_SITES:
-        site = read_site(data_root / "peta", HELD_OUT_SITES[name])
+        site = read_held_out_site(data_root / "peta", HELD_OUT_SITES[name])
         return people_half(ReIDSplit(name=name, train=[], query=site, gallery=site), people)
     if name not in TEST_SETS:
         sets = ", ".join([*TEST_SETS, *HELD_OUT_SITES])

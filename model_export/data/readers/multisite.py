@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from model_export.data.readers.cuhk03 import read_cuhk03, read_cuhk03_train
-from model_export.data.readers.peta import TRAINING_SITES, read_site
+from model_export.data.readers.peta import TRAINING_SITES, read_held_out_site, read_site
 from model_export.data.tracklet import ReIDSplit, Tracklet, relabel
 
 # Sites' own person numbers overlap: each site's pids are moved into a block of its own.
@@ -24,8 +24,9 @@ def read_multisite(
 ) -> ReIDSplit:
     """`root` holds `cuhk03/` and `peta/` (as ../shared/data does). `held_out` names a site left out
     of training whose tracklets are then both query and gallery: each is ranked against the site's
-    other cameras (a same-camera match is excluded by the protocol). 3DPeS, whose 164 people seen
-    more than once make it the best of the five for this, is ranked across sightings."""
+    other cameras (a same-camera match is excluded by the protocol; `read_held_out_site` says how
+    the sites that name no camera are read). 3DPeS, whose 164 people seen more than once make it the
+    best of the five for this, is ranked across sightings."""
     root = Path(root)
     if held_out is not None:
         if held_out not in sites:
@@ -48,5 +49,5 @@ def read_multisite(
             gallery=cuhk03.gallery,
             extra=cuhk03.extra,
         )
-    site = read_site(root / "peta", held_out)
+    site = read_held_out_site(root / "peta", held_out)
     return ReIDSplit(name=f"multisite-without-{held_out}", train=relabel(train), query=site, gallery=site)

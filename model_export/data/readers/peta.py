@@ -84,6 +84,36 @@ def read_site(root: Path, site: str) -> list[Tracklet]:
     return tracklets
 
 
+# Sites whose file names give no camera: read as an evaluation set, a person's images in file (time)
+# order are cut into an earlier and a later half, two stand-in "cameras".
+_CAMERALESS: frozenset[str] = frozenset({"i-LID", "TownCentre"})
+
+
+def read_held_out_site(root: Path, site: str) -> list[Tracklet]:
+    """A training site as the query and gallery of a model that did not train on it.
+
+    The protocol drops a query's matches from its own camera, so a site read with one camera (i-LID,
+    TownCentre) would leave no query a match. There each person's earlier images are matched against
+    their later ones and the reverse: across time (and, in i-LID's airport hall, across the cameras
+    it does not name), among every other person of the site. The other sites are read as for
+    training: 3DPeS across sightings, CAVIAR4REID across its two cameras, SARC3D across views."""
+    tracklets = read_site(root, site)
+    if site not in _CAMERALESS:
+        return tracklets
+    images: dict[int, list[Path]] = defaultdict(list)
+    for t in tracklets:  # read_site keeps file order within a person
+        images[t.pid].extend(t.frames)
+    out = []
+    for pid, paths in sorted(images.items()):
+        half = (len(paths) + 1) // 2
+        for camid, part in enumerate((paths[:half], paths[half:])):
+            for start in range(0, len(part), FRAMES_PER_TRACKLET):
+                out.append(
+                    Tracklet(pid=pid, camid=camid, frames=tuple(part[start : start + FRAMES_PER_TRACKLET]))
+                )
+    return out
+
+
 def _single_shot(folder: Path, pattern: re.Pattern[str], camera: Callable[[str], int]) -> list[Tracklet]:
     out = []
     for path in _images(folder):

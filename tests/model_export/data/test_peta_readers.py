@@ -9,7 +9,14 @@ import pytest
 from PIL import Image
 
 from model_export.data.readers import open_split
-from model_export.data.readers.peta import FRAMES_PER_TRACKLET, read_prid_single_shot, read_site, read_viper
+from model_export.data.readers.peta import (
+    FRAMES_PER_TRACKLET,
+    read_held_out_site,
+    read_prid_single_shot,
+    read_site,
+    read_viper,
+)
+from model_export.data.tracklet import ReIDSplit
 
 
 def _image(path: Path, value: int = 0) -> None:
@@ -111,3 +118,44 @@ def test_a_held_out_site_is_evaluated_on_and_never_trained_on(tmp_path: Path) ->
         open_split("multisite", tmp_path, held_out_site="VIPeR")
     with pytest.raises(ValueError, match="no sites to hold out"):
         open_split("viper", peta, held_out_site="3DPeS")
+
+
+def test_a_held_out_site_without_cameras_is_matched_across_time(tmp_path: Path) -> None:
+    """i-LID and TownCentre name no camera: read as training reads them, every match would be a
+    same-camera one that the protocol drops, and no query could be scored."""
+    for frame in range(5):
+        _image(tmp_path / "TownCentre" / f"5_{frame}.jpg")
+    _image(tmp_path / "TownCentre" / "6_0.jpg")  # one image: no later self to match
+    for frame in range(2 * FRAMES_PER_TRACKLET + 2):
+        _image(tmp_path / "TownCentre" / f"7_{frame}.jpg")
+    town = read_held_out_site(tmp_path, "TownCentre")
+    halves = [(t.pid, t.camid, [f.name for f in t.frames]) for t in town if t.pid == 5]
+    assert halves == [(5, 0, ["5_0.jpg", "5_1.jpg", "5_2.jpg"]), (5, 1, ["5_3.jpg", "5_4.jpg"])]
+    assert [(t.camid, len(t)) for t in town if t.pid == 7] == [(0, 8), (0, 1), (1, 8), (1, 1)]
+    assert [(t.pid, t.camid) for t in town if t.pid == 6] == [(6, 0)]
+    # a site that names its cameras is read as for training
+    for n in (1, 11):
+        _image(tmp_path / "CAVIAR4REID" / f"0007_{n:03d}.jpg")
+    assert read_held_out_site(tmp_path, "CAVIAR4REID") == read_site(tmp_path, "CAVIAR4REID")
+
+
+def test_every_held_out_site_can_be_scored(tmp_path: Path) -> None:
+    """Each of the five folds ranks some query against another camera (or time) of its own person."""
+    from model_export.evaluation.evaluator import score
+
+    images = {
+        "i-LID": ["0001_001.jpg", "0001_002.jpg", "0002_001.jpg", "0002_002.jpg"],
+        "3DPeS": ["001_1_FRAME_1_RGB.bmp", "001_2_FRAME_1_RGB.bmp", "002_3_FRAME_1_RGB.bmp"],
+        "CAVIAR4REID": ["0001_001.jpg", "0001_011.jpg", "0002_001.jpg"],
+        "TownCentre": ["1_1.jpg", "1_2.jpg", "2_1.jpg", "2_2.jpg"],
+        "SARC3D": ["001_front.bmp", "001_back.bmp", "002_left.bmp"],
+    }
+    for site, names in images.items():
+        for name in names:
+            _image(tmp_path / site / name)
+        tracklets = read_held_out_site(tmp_path, site)
+        split = ReIDSplit(name=site, train=[], query=tracklets, gallery=tracklets)
+        pids = np.array([t.pid for t in tracklets])
+        dist = (pids[:, None] != pids[None, :]).astype(float)  # a perfect model
+        result = score(split, dist)["query->gallery"]
+        assert result.num_valid_queries >= 2 and result.rank(1) == 1.0, site
