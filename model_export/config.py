@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-_OPTIONAL_PATHS = ("init_from", "backbone_weights", "teacher_cache", "unlabeled_root")
+_OPTIONAL_PATHS = ("init_from", "backbone_weights", "teacher_cache", "teacher_scores", "unlabeled_root")
 
 
 @dataclass
@@ -81,6 +81,11 @@ class TrainConfig:
     teacher_cache: Path | None = None
     w_distill: float = 0.0
     w_distill_sim: float = 0.0
+    # the teachers' own figures on the training sites (`compare --peers ... --sets <sites>`'s
+    # rows.json): each teacher weighted per site by them (distillation/site_weights.py) instead of
+    # equally; teacher_temperature sets how sharply the better teacher of a site wins
+    teacher_scores: Path | None = None
+    teacher_temperature: float = 0.05
     # crops without identities (a tracker's output on the user's own cameras; layout in
     # data/readers/unlabeled.py): only the distillation terms see them, `unlabeled_per_batch`
     # tracklets beside each labelled batch, weighted by `w_unlabeled`; the teacher cache must hold

@@ -6,10 +6,12 @@
 #   bash scripts/reproduce_2.2.sh                 # candidates A and B over the five folds
 #   CANDIDATES="A" SITES="3DPeS" bash scripts/reproduce_2.2.sh   # one fold of one candidate
 # Candidates: A = 2.1.0's recipe (Intel 0277 + 0286 teaching); B = A with torchreid's OSNet x0.25
-# MSMT17 as a third teacher; either followed by footage augmentations, each drawn for a quarter of the
-# tracklets (B+blur, A+compression+occlusion; names as in `train --aug-*`: blur, compression,
-# occlusion, white_balance); any of those followed by @ALPHA: its folds moved back towards the
-# published 0277 (WiSE-FT, `interpolate --alpha`), no training. On 2 CPU cores a fold trains in about
+# MSMT17 as a third teacher; E = B with each teacher weighed per site by its rank-1 there (the
+# peers' figures on the training sites, `train --teacher-scores`). Any of them followed by footage
+# augmentations, each drawn for a quarter of the tracklets (B+blur, A+compression+occlusion; names
+# as in `train --aug-*`: blur, compression, occlusion, white_balance); any of those followed by
+# @ALPHA: its folds moved back towards the published 0277 (WiSE-FT, `interpolate --alpha`), no
+# training. On 2 CPU cores a fold trains in about
 # 40 minutes on one thread; two chains of other candidates can run side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,14 +31,14 @@ i86=person-reidentification-retail-0286
 cache_of() {  # the teachers' cache a candidate learns from
     case "$1" in
         A) echo "$RUNS/teachers/multisite.npz" ;;
-        B) echo "$RUNS/teachers/multisite3.npz" ;;
+        B | E) echo "$RUNS/teachers/multisite3.npz" ;;
         *) echo "unknown candidate $1" >&2; exit 2 ;;
     esac
 }
 teachers_of() {  # the teachers a candidate's cache is made from
     case "$1" in
         A) echo "$i77 $i86" ;;
-        B) echo "$i77 $i86 osnet_x0_25_msmt17" ;;
+        B | E) echo "$i77 $i86 osnet_x0_25_msmt17" ;;
     esac
 }
 for candidate in $CANDIDATES; do  # only the caches these candidates need, so chains can run side by side
@@ -45,10 +47,16 @@ for candidate in $CANDIDATES; do  # only the caches these candidates need, so ch
     [ -f "$cache" ] || $py teach --data-root "$DATA" --teachers $(teachers_of "${candidate:0:1}") --out "$cache" \
         --threads "$THREADS"
 done
+# the peers on every training site: the bar a fold must beat on its held-out site, and (E) the
+# figures the teachers are weighed by on the sites a fold trains on
+peers="$RUNS/peers-held-out"
+[ -f "$peers/rows.json" ] || $py compare --peers all --sets 3dpes caviar4reid i-lid towncentre sarc3d \
+    --data-root "$DATA" --threads "$THREADS" --out "$peers"
 for candidate in $CANDIDATES; do
     trained=${candidate%@*}  # the trained recipe: A or B, then +augmentation (each at 0.25)
     augs=()
     for aug in $(echo "${trained#?}" | tr '+' ' '); do augs+=("--aug-$(echo "$aug" | tr '_' '-')" 0.25); done
+    [ "${trained:0:1}" = E ] && augs+=(--teacher-scores "$peers/rows.json")
     for site in $SITES; do
         run="$RUNS/v22-$trained-$site"
         if ! grep -q '"done"' "$run/log.jsonl" 2>/dev/null; then

@@ -1,6 +1,7 @@
 """The teachers' vectors of every training crop, looked up by file while training (the cache that
 `teacher_cache.build_teacher_cache` writes). Several teachers form an ensemble: their unit vectors
-concatenated and scaled by 1/sqrt(k), so the ensemble's cosine similarity is the mean of theirs."""
+concatenated and scaled by 1/sqrt(k), so the ensemble's cosine similarity is the mean of theirs; or,
+given per-site weights (`site_weights.py`), by the square roots of the crop's site's weights."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from model_export.distillation.site_weights import SiteWeights
+
 
 def teacher_names(files: Sequence[str]) -> list[str]:
     """The teachers a cache holds, from its array names (`teacher:<name>`, as the cache is written)."""
@@ -20,7 +23,9 @@ def teacher_names(files: Sequence[str]) -> list[str]:
 class TeacherTable:
     """File -> the teachers' ensemble vector of that crop."""
 
-    def __init__(self, path: Path, teachers: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, path: Path, teachers: Sequence[str] | None = None, weights: SiteWeights | None = None
+    ) -> None:
         with np.load(path) as data:
             names = teacher_names(data.files)
             chosen = list(teachers) if teachers else names
@@ -28,15 +33,21 @@ class TeacherTable:
             if missing:
                 raise ValueError(f"{path} has no teacher {missing}; it has {names}")
             parts = [data[f"teacher:{n}"].astype(np.float32) for n in chosen]
+            stored = data["paths"].tolist()
             # a cache that travels with its frames (a pack) names them relative to its own folder
             base = Path(path).parent
             self.index = {
-                (p if Path(p).is_absolute() else str((base / p).resolve())): i
-                for i, p in enumerate(data["paths"].tolist())
+                (p if Path(p).is_absolute() else str((base / p).resolve())): i for i, p in enumerate(stored)
             }
         self.teachers = chosen
+        if weights is None:
+            scales = np.full((len(stored), len(parts)), 1.0 / np.sqrt(len(parts)), np.float32)
+        else:
+            scales = weights.scales(stored, chosen)
         self.vectors = torch.from_numpy(
-            (np.concatenate(parts, axis=1) / np.sqrt(len(parts))).astype(np.float32)
+            np.concatenate([part * scales[:, k : k + 1] for k, part in enumerate(parts)], axis=1).astype(
+                np.float32
+            )
         )
         self.dim = self.vectors.size(1)
 

@@ -40,6 +40,7 @@ from model_export.data.readers.unlabeled import read_unlabeled
 from model_export.data.sampling import FrameMode, IdentityBatchSampler, UnlabeledBatchSampler
 from model_export.data.tracklet import ReIDSplit
 from model_export.data.transforms import AugmentConfig
+from model_export.distillation.site_weights import SiteWeights
 from model_export.distillation.teacher_table import TeacherTable
 from model_export.engine.checkpoint import build_model, load_checkpoint, save_checkpoint
 from model_export.evaluation.evaluator import evaluate
@@ -386,7 +387,14 @@ def _train(cfg: TrainConfig, split: ReIDSplit | None) -> dict[str, Any]:
         torch.backends.cudnn.benchmark = True  # T takes a handful of values: one tuning per shape
     model = model.to(device, memory_format=torch.channels_last)
     input_size = model.input_size
-    teacher = TeacherTable(cfg.teacher_cache) if cfg.teacher_cache is not None else None
+    teacher = None
+    if cfg.teacher_cache is not None:
+        weights = (
+            None
+            if cfg.teacher_scores is None
+            else SiteWeights.from_file(cfg.teacher_scores, cfg.teacher_temperature)
+        )
+        teacher = TeacherTable(cfg.teacher_cache, weights=weights)
     # who taught it, kept for the card: a cache names its teachers inside, not by its path
     taught_by = teacher.teachers if teacher is not None and cfg.w_distill + cfg.w_distill_sim > 0 else []
     # Maps the student's embedding into the teachers' space for the per-crop loss; training only.
