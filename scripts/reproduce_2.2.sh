@@ -83,17 +83,21 @@ for candidate in $CANDIDATES; do
             --out "$out-compare"
     done
 done
-# one line per candidate: each held-out site's rank-1 and their mean, the figure candidates are chosen on
+# one line per candidate: each held-out site's rank-1 and their mean, the figure candidates are chosen
+# on; then the peers on the same sites, the bar each fold must clear
 .venv/bin/python - "$RUNS" "$SITES" $CANDIDATES <<'PY'
 import json, sys
 from pathlib import Path
 runs, sites, candidates = Path(sys.argv[1]), sys.argv[2].split(), sys.argv[3:]
 print("| candidate | " + " | ".join(sites) + " | mean |")
 print("|" + " --- |" * (len(sites) + 2))
-for c in candidates:  # a fold not run yet is left blank; the mean is over the folds run
-    rows = {s: runs / f"v22-{c}-{s}-compare" / "rows.json" for s in sites}
-    r1 = {s: json.loads(f.read_text())[0][s.lower()]["rank1"] for s, f in rows.items() if f.exists()}
+def line(name, r1):  # a fold not run yet is left blank; the mean is over the folds run
     cells = [f"{r1[s]:.3f}" if s in r1 else "" for s in sites]
     mean = f"{sum(r1.values()) / len(r1):.3f}" if r1 else ""
-    print(f"| {c} | " + " | ".join(cells) + f" | {mean} |")
+    print(f"| {name} | " + " | ".join(cells) + f" | {mean} |")
+for c in candidates:
+    rows = {s: runs / f"v22-{c}-{s}-compare" / "rows.json" for s in sites}
+    line(c, {s: json.loads(f.read_text())[0][s.lower()]["rank1"] for s, f in rows.items() if f.exists()})
+for peer in json.loads((runs / "peers-held-out" / "rows.json").read_text()):
+    line(peer["name"], {s: peer[s.lower()]["rank1"] for s in sites if s.lower() in peer})
 PY
