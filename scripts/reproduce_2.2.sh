@@ -5,6 +5,7 @@
 # per-site rank-1 and their mean. Re-running skips what is done and resumes a training where it stopped.
 #   bash scripts/reproduce_2.2.sh                 # candidates A and B over the five folds
 #   CANDIDATES="A" SITES="3DPeS" bash scripts/reproduce_2.2.sh   # one fold of one candidate
+#   FINAL="B@0.75" bash scripts/reproduce_2.2.sh  # the chosen candidate on all sites, measured once
 # Candidates: A = 2.1.0's recipe (Intel 0277 + 0286 teaching); B = A with torchreid's OSNet x0.25
 # MSMT17 as a third teacher; E = B with each teacher weighed per site by its rank-1 there (the
 # peers' figures on the training sites, `train --teacher-scores`). Any of them followed by footage
@@ -52,28 +53,63 @@ done
 peers="$RUNS/peers-held-out"
 [ -f "$peers/rows.json" ] || $py compare --peers all --sets 3dpes caviar4reid i-lid towncentre sarc3d \
     --data-root "$DATA" --threads "$THREADS" --out "$peers"
+# train RECIPE (A, B or E, then +augmentations, each drawn for a quarter of the tracklets) into OUT
+# with SEED, THREADS threads and any further options (the held-out site)
+train_recipe() {
+    local recipe=$1 out=$2 seed=$3 threads=$4
+    shift 4
+    local extra=()
+    for aug in $(echo "${recipe#?}" | tr '+' ' '); do extra+=("--aug-$(echo "$aug" | tr '_' '-')" 0.25); done
+    if [ "${recipe:0:1}" = E ]; then extra+=(--teacher-scores "$peers/rows.json"); fi
+    grep -q '"done"' "$out/log.jsonl" 2>/dev/null && return 0
+    $py train --dataset multisite --data-root "$DATA" --backbone openvino_ir --backbone-weights "$ir" \
+        --init-from "$RUNS/published/intel0277.pt" --head pooling --embedding-dim 256 \
+        --backbone-lr-scale 0.1 --teacher-cache "$(cache_of "${recipe:0:1}")" --w-distill 10 \
+        --w-distill-sim 100 --ids-per-batch 8 --seq-lens 1 2 --epochs 2 --warmup-epochs 0.5 \
+        --eval-every 0 --aug-lowres 0.25 "${extra[@]}" "$@" --seed "$seed" --threads "$threads" --out-dir "$out"
+}
+# the recipe's checkpoint of RUN, moved back towards the published 0277 when CANDIDATE ends in @ALPHA
+weights_of() {
+    local candidate=$1 run=$2 out=$3
+    if [[ $candidate != *@* ]]; then echo "$run/last.pt"; return; fi
+    [ -f "$out.pt" ] || $py interpolate "$run/last.pt" --start "$RUNS/published/intel0277.pt" \
+        --alpha "${candidate#*@}" --out "$out.pt" >&2
+    echo "$out.pt"
+}
+if [ -n "${FINAL:-}" ]; then
+    # the chosen candidate on all eight sites, seeds 0 and 1 side by side, their mean (moved back by
+    # its @ALPHA, if any) exported as 2.2.0, then measured once through POST /embed with the peers
+    recipe=${FINAL%@*}
+    alpha=1
+    if [[ $FINAL == *@* ]]; then alpha=${FINAL#*@}; fi
+    pids=()
+    for seed in 0 1; do
+        train_recipe "$recipe" "$RUNS/v22-final-$recipe-s$seed" "$seed" 1 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid"; done
+    final="$RUNS/v22-final-$(echo "$FINAL" | tr '@' '-')"
+    [ -f "$final.pt" ] || $py interpolate "$RUNS/v22-final-$recipe-s0/last.pt" "$RUNS/v22-final-$recipe-s1/last.pt" \
+        --start "$RUNS/published/intel0277.pt" --alpha "$alpha" --out "$final.pt"
+    [ -f "$final.onnx" ] || $py export "$final.pt" --data-root "$DATA" --name osnet-ain-multisite --semver 2.2.0 \
+        --out "$final.onnx" --calibration-root "$DATA" --threads 2
+    $py verify "$final.onnx" --checkpoint "$final.pt" --cuhk03-root "$DATA/cuhk03"
+    REID_MODEL_PATH="$final.onnx" REID_PORT=8722 bash scripts/serve.sh > "$final.serve.log" 2>&1 &
+    server=$!
+    trap 'kill $server 2>/dev/null' EXIT
+    for _ in $(seq 120); do curl -sf http://127.0.0.1:8722/readyz > /dev/null && break; sleep 2; done
+    $py compare --service http://127.0.0.1:8722 --peers all --sets cuhk03 viper prid --data-root "$DATA" \
+        --threads 2 --out "$final-compare"
+    echo "$final.onnx: ship it as models/osnet-ain-multisite.onnx only if it meets issue 31's targets"
+    exit 0
+fi
 for candidate in $CANDIDATES; do
-    trained=${candidate%@*}  # the trained recipe: A or B, then +augmentation (each at 0.25)
-    augs=()
-    for aug in $(echo "${trained#?}" | tr '+' ' '); do augs+=("--aug-$(echo "$aug" | tr '_' '-')" 0.25); done
-    [ "${trained:0:1}" = E ] && augs+=(--teacher-scores "$peers/rows.json")
+    trained=${candidate%@*}  # the trained recipe: A, B or E, then +augmentations
     for site in $SITES; do
         run="$RUNS/v22-$trained-$site"
-        if ! grep -q '"done"' "$run/log.jsonl" 2>/dev/null; then
-            $py train --dataset multisite --data-root "$DATA" --backbone openvino_ir --backbone-weights "$ir" \
-                --init-from "$RUNS/published/intel0277.pt" --head pooling --embedding-dim 256 \
-                --backbone-lr-scale 0.1 --teacher-cache "$(cache_of "${trained:0:1}")" --w-distill 10 \
-                --w-distill-sim 100 --ids-per-batch 8 --seq-lens 1 2 --epochs 2 --warmup-epochs 0.5 \
-                --eval-every 0 --aug-lowres 0.25 "${augs[@]}" --held-out-site "$site" --seed 0 \
-                --threads "$THREADS" --out-dir "$run"
-        fi
+        train_recipe "$trained" "$run" 0 "$THREADS" --held-out-site "$site"
         out="$RUNS/v22-$candidate-$site"
-        checkpoint="$run/last.pt"
-        if [[ $candidate == *@* ]]; then  # WiSE-FT: moved back towards the published 0277, no training
-            checkpoint="$out.pt"
-            [ -f "$checkpoint" ] || $py interpolate "$run/last.pt" --start "$RUNS/published/intel0277.pt" \
-                --alpha "${candidate#*@}" --out "$checkpoint"
-        fi
+        checkpoint=$(weights_of "$candidate" "$run" "$out")
         name="v22-$(echo "$candidate" | tr '[:upper:]+@_' '[:lower:]---')"
         [ -f "$out.onnx" ] || $py export "$checkpoint" --out "$out.onnx" --name "$name" \
             --semver 2.2.0-fold --no-evaluate --threads "$THREADS"
