@@ -12,8 +12,8 @@
 # augmentations, each drawn for a quarter of the tracklets (B+blur, A+compression+occlusion; names
 # as in `train --aug-*`: blur, compression, occlusion, white_balance); any of those followed by
 # @ALPHA: its folds moved back towards the published 0277 (WiSE-FT, `interpolate --alpha`), no
-# training. On 2 CPU cores a fold trains in about
-# 40 minutes on one thread; two chains of other candidates can run side by side.
+# training. On 2 CPU cores a fold trains in about 40 minutes on one thread; two chains of other
+# candidates can run side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -40,10 +40,8 @@ class TeacherTable:
                 (p if Path(p).is_absolute() else str((base / p).resolve())): i for i, p in enumerate(stored)
             }
         self.teachers = chosen
-        if weights is None:
-            scales = np.full((len(stored), len(parts)), 1.0 / np.sqrt(len(parts)), np.float32)
-        else:
-            scales = weights.scales(stored, chosen)
+        # no per-site figures: every crop weighs its teachers equally (1/sqrt(k) each)
+        scales = (weights or SiteWeights({})).scales(stored, chosen)
         self.vectors = torch.from_numpy(
             np.concatenate([part * scales[:, k : k + 1] for k, part in enumerate(parts)], axis=1).astype(
                 np.float32

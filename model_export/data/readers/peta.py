@@ -43,8 +43,8 @@ def _view(match: re.Match[str]) -> int:
     return _SARC3D_VIEWS.get(match.group(2).lower(), len(_SARC3D_VIEWS))
 
 
-# Where a site does not name its cameras, an image index splits a person's images into two halves
-# of their sequence: a weak stand-in for a second camera that still gives the sampler two groups.
+# Where a site does not name its cameras (i-LID, TownCentre), all its images are one camera for
+# training; held out, they are split in time instead (`read_held_out_site`).
 _SITE_PARSERS: dict[str, _Parse] = {
     "i-LID": _by_number(r"(\d+)_(\d+)", lambda m: 0),
     # 3DPeS numbers sightings (sequences, 484 of them), not its 8 cameras: a sighting stands in for
@@ -84,21 +84,17 @@ def read_site(root: Path, site: str) -> list[Tracklet]:
     return tracklets
 
 
-# Sites whose file names give no camera: read as an evaluation set, a person's images in file (time)
-# order are cut into an earlier and a later half, two stand-in "cameras".
-_CAMERALESS: frozenset[str] = frozenset({"i-LID", "TownCentre"})
-
-
 def read_held_out_site(root: Path, site: str) -> list[Tracklet]:
     """A training site as the query and gallery of a model that did not train on it.
 
     The protocol drops a query's matches from its own camera, so a site read with one camera (i-LID,
-    TownCentre) would leave no query a match. There each person's earlier images are matched against
-    their later ones and the reverse: across time (and, in i-LID's airport hall, across the cameras
-    it does not name), among every other person of the site. The other sites are read as for
-    training: 3DPeS across sightings, CAVIAR4REID across its two cameras, SARC3D across views."""
+    TownCentre) would leave no query a match. There each person's images in file (time) order are
+    cut into an earlier and a later half, two stand-in cameras matched against each other: across
+    time (and, in i-LID's airport hall, across the cameras it does not name), among every other
+    person of the site. Sites read with cameras are read as for training: 3DPeS across sightings,
+    CAVIAR4REID across its two cameras, SARC3D across views."""
     tracklets = read_site(root, site)
-    if site not in _CAMERALESS:
+    if len({t.camid for t in tracklets}) > 1:
         return tracklets
     images: dict[int, list[Path]] = defaultdict(list)
     for t in tracklets:  # read_site keeps file order within a person
