@@ -64,8 +64,19 @@ class BodyLimit:
                     raise TooLarge(f"request body over {self.max_bytes} bytes")
             return message
 
+        async def sending(message: Message) -> None:
+            # given back before the last of the response leaves: a client that has its answer never
+            # sees its upload still holding the budget (release is idempotent)
+            if (
+                reservation is not None
+                and message["type"] == "http.response.body"
+                and not message.get("more_body")
+            ):
+                reservation.release()
+            await send(message)
+
         try:
-            await self.app(scope, limited, send)
+            await self.app(scope, limited, sending if reservation is not None else send)
         finally:
             if reservation is not None:
                 reservation.release()
