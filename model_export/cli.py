@@ -28,9 +28,9 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, choices=typing.get_args(hint), default=default)
         elif typing.get_origin(hint) is tuple:
             items = typing.get_args(hint)
-            count: int | str = "+" if Ellipsis in items else len(items)  # tuple[int, ...] or fixed
+            count: int | str = "+" if Ellipsis in items else len(items)  # tuple[X, ...] or fixed
             listed = None if default is None else list(default)
-            parser.add_argument(flag, type=int, nargs=count, default=listed)
+            parser.add_argument(flag, type=items[0], nargs=count, default=listed)
         else:
             parser.add_argument(flag, type=hint, default=default)
 

@@ -79,6 +79,9 @@ class TrainConfig:
     siamese_margin: float = 1.0
     # distillation from peers (`model_export teach` writes the cache): per-crop and pairwise
     teacher_cache: Path | None = None
+    # which of the cache's teachers to learn from (none named: all it holds), so one cache of three
+    # teachers serves a recipe of two: the same vectors, one pass over the crops instead of two
+    teachers: tuple[str, ...] | None = None
     w_distill: float = 0.0
     w_distill_sim: float = 0.0
     # the teachers' own figures on the training sites (`compare --peers ... --sets <sites>`'s

@@ -13,7 +13,7 @@
 # as in `train --aug-*`: blur, compression, occlusion, white_balance); any of those followed by
 # @ALPHA: its folds moved back towards the published 0277 (WiSE-FT, `interpolate --alpha`), no
 # training. On 2 CPU cores a fold trains in about 40 minutes on one thread; two chains of other
-# candidates can run side by side.
+# candidates can run side by side (the second waits while the first builds the shared cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -27,32 +27,29 @@ py=".venv/bin/python -m model_export"
 ir="$PEERS/intel/person-reidentification-retail-0277/FP16/person-reidentification-retail-0277.xml"
 i77=person-reidentification-retail-0277
 i86=person-reidentification-retail-0286
-[ -f "$RUNS/published/intel0277.pt" ] \
-    || $py pretrained --backbone openvino_ir --backbone-weights "$ir" --out "$RUNS/published/intel0277.pt"
-cache_of() {  # the teachers' cache a candidate learns from
-    case "$1" in
-        A) echo "$RUNS/teachers/multisite.npz" ;;
-        B | E) echo "$RUNS/teachers/multisite3.npz" ;;
-        *) echo "unknown candidate $1" >&2; exit 2 ;;
-    esac
-}
-teachers_of() {  # the teachers a candidate's cache is made from
+teachers_of() {  # the teachers a candidate learns from
     case "$1" in
         A) echo "$i77 $i86" ;;
         B | E) echo "$i77 $i86 osnet_x0_25_msmt17" ;;
+        *) echo "unknown candidate $1" >&2; exit 2 ;;
     esac
 }
-for candidate in $CANDIDATES; do  # only the caches these candidates need, so chains can run side by side
-    cache=$(cache_of "${candidate:0:1}")
-    # shellcheck disable=SC2046
-    [ -f "$cache" ] || $py teach --data-root "$DATA" --teachers $(teachers_of "${candidate:0:1}") --out "$cache" \
-        --threads "$THREADS"
-done
+for candidate in $CANDIDATES ${FINAL:-}; do teachers_of "${candidate:0:1}" > /dev/null; done  # before hours of work
+mkdir -p "$RUNS"
+exec 9> "$RUNS/.setup.lock"
+flock 9  # chains started side by side: the first builds what they share, the others wait for it
+[ -f "$RUNS/published/intel0277.pt" ] \
+    || $py pretrained --backbone openvino_ir --backbone-weights "$ir" --out "$RUNS/published/intel0277.pt"
+# one cache of all three teachers' vectors; each recipe names the teachers it learns from
+cache="$RUNS/teachers/multisite3.npz"
+[ -f "$cache" ] || $py teach --data-root "$DATA" --teachers "$i77" "$i86" osnet_x0_25_msmt17 --out "$cache" \
+    --threads "$THREADS"
 # the peers on every training site: the bar a fold must beat on its held-out site, and (E) the
 # figures the teachers are weighed by on the sites a fold trains on
 peers="$RUNS/peers-held-out"
 [ -f "$peers/rows.json" ] || $py compare --peers all --sets 3dpes caviar4reid i-lid towncentre sarc3d \
     --data-root "$DATA" --threads "$THREADS" --out "$peers"
+flock -u 9
 # train RECIPE (A, B or E, then +augmentations, each drawn for a quarter of the tracklets) into OUT
 # with SEED, THREADS threads and any further options (the held-out site)
 train_recipe() {
@@ -62,9 +59,11 @@ train_recipe() {
     for aug in $(echo "${recipe#?}" | tr '+' ' '); do extra+=("--aug-$(echo "$aug" | tr '_' '-')" 0.25); done
     if [ "${recipe:0:1}" = E ]; then extra+=(--teacher-scores "$peers/rows.json"); fi
     grep -q '"done"' "$out/log.jsonl" 2>/dev/null && return 0
+    # shellcheck disable=SC2046
     $py train --dataset multisite --data-root "$DATA" --backbone openvino_ir --backbone-weights "$ir" \
         --init-from "$RUNS/published/intel0277.pt" --head pooling --embedding-dim 256 \
-        --backbone-lr-scale 0.1 --teacher-cache "$(cache_of "${recipe:0:1}")" --w-distill 10 \
+        --backbone-lr-scale 0.1 --teacher-cache "$cache" \
+        --teachers $(teachers_of "${recipe:0:1}") --w-distill 10 \
         --w-distill-sim 100 --ids-per-batch 8 --seq-lens 1 2 --epochs 2 --warmup-epochs 0.5 \
         --eval-every 0 --aug-lowres 0.25 "${extra[@]}" "$@" --seed "$seed" --threads "$threads" --out-dir "$out"
 }

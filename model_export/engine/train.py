@@ -394,7 +394,7 @@ def _train(cfg: TrainConfig, split: ReIDSplit | None) -> dict[str, Any]:
             if cfg.teacher_scores is None
             else SiteWeights.from_file(cfg.teacher_scores, cfg.teacher_temperature)
         )
-        teacher = TeacherTable(cfg.teacher_cache, weights=weights)
+        teacher = TeacherTable(cfg.teacher_cache, cfg.teachers, weights=weights)
     # who taught it, kept for the card: a cache names its teachers inside, not by its path
     taught_by = teacher.teachers if teacher is not None and cfg.w_distill + cfg.w_distill_sim > 0 else []
     # Maps the student's embedding into the teachers' space for the per-crop loss; training only.

@@ -125,3 +125,32 @@ def test_unlabeled_crops_need_teachers_that_hold_them(synthetic_split: ReIDSplit
     )
     with pytest.raises(KeyError, match="not in the teacher cache"):
         train(cfg, synthetic_split)
+
+
+def _brightness_teacher(crops: np.ndarray) -> np.ndarray:
+    x = np.stack([crops.mean(axis=(1, 2, 3)) + 1.0, np.full(len(crops), 50.0)], axis=1)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_a_recipe_learns_from_the_teachers_it_names(synthetic_split: ReIDSplit, tmp_path: Path) -> None:
+    """One cache of several teachers serves a recipe of fewer: `--teachers` picks them by name."""
+    from model_export.cli import _config_from, build_parser
+
+    frames = [f for t in synthetic_split.train for f in t.frames]
+    teachers = {"colour": _colour_teacher, "brightness": _brightness_teacher}
+    cache = build_teacher_cache(frames, teachers, tmp_path / "teach.npz", (64, 48))
+    out = tmp_path / "run"
+    args = ["train", "--teacher-cache", str(cache), "--teachers", "colour", "--out-dir", str(out)]
+    parsed = _config_from(build_parser().parse_args(args))
+    assert parsed.teachers == ("colour",)
+    cfg = small_config(out, teacher_cache=cache, teachers=parsed.teachers, w_distill=1.0, max_steps=1)
+    train(cfg, synthetic_split)
+    state = load_checkpoint(out / "last.pt")
+    assert state["teachers"] == ["colour"]
+    assert state["distill_head"]["weight"].shape == (3, cfg.embedding_dim)  # colour's 3, not 3 + 2
+    both = small_config(tmp_path / "both", teacher_cache=cache, w_distill=1.0, max_steps=1)
+    train(both, synthetic_split)
+    assert load_checkpoint(tmp_path / "both" / "last.pt")["teachers"] == ["colour", "brightness"]
+    with pytest.raises(ValueError, match="no teacher"):
+        unknown = small_config(tmp_path / "c", teacher_cache=cache, teachers=("osnet",), max_steps=1)
+        train(unknown, synthetic_split)
