@@ -47,8 +47,12 @@ cache="$RUNS/teachers/multisite3.npz"
 # the peers on every training site: the bar a fold must beat on its held-out site, and (E) the
 # figures the teachers are weighed by on the sites a fold trains on
 peers="$RUNS/peers-held-out"
+# rank-1 moves with the CPU's kernels (up to 0.009 between a Xeon and an EPYC for one file), so each
+# figure keeps the CPU it was scored on and the table compares only figures of one kind of CPU
+cpu=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | xargs)
 [ -f "$peers/rows.json" ] || $py compare --peers all --sets 3dpes caviar4reid i-lid towncentre sarc3d \
     --data-root "$DATA" --threads "$THREADS" --out "$peers"
+[ -f "$peers/cpu.txt" ] || echo "$cpu" > "$peers/cpu.txt"
 flock -u 9
 # train RECIPE (A, B or E, then +augmentations, each drawn for a quarter of the tracklets) into OUT
 # with SEED, THREADS threads and any further options (the held-out site)
@@ -116,23 +120,38 @@ for candidate in $CANDIDATES; do
         [ -f "$out-compare/rows.json" ] || $py compare --onnx "$out.onnx" \
             --sets "$(echo "$site" | tr '[:upper:]' '[:lower:]')" --data-root "$DATA" --threads "$THREADS" \
             --out "$out-compare"
+        [ -f "$out-compare/cpu.txt" ] || echo "$cpu" > "$out-compare/cpu.txt"
     done
 done
 # one line per candidate: each held-out site's rank-1 and their mean, the figure candidates are chosen
-# on; then the peers on the same sites, the bar each fold must clear
+# on; then the peers on the same sites, the bar each fold must clear. A fold scored on another kind of
+# CPU than the peers is left out of the table (and named), since the two are not comparable.
 .venv/bin/python - "$RUNS" "$SITES" $CANDIDATES <<'PY'
 import json, sys
 from pathlib import Path
 runs, sites, candidates = Path(sys.argv[1]), sys.argv[2].split(), sys.argv[3:]
+cpu = (runs / "peers-held-out" / "cpu.txt").read_text().strip()
+print(f"scored on {cpu}\n")
 print("| candidate | " + " | ".join(sites) + " | mean |")
 print("|" + " --- |" * (len(sites) + 2))
 def line(name, r1):  # a fold not run yet is left blank; the mean is over the folds run
     cells = [f"{r1[s]:.3f}" if s in r1 else "" for s in sites]
     mean = f"{sum(r1.values()) / len(r1):.3f}" if r1 else ""
     print(f"| {name} | " + " | ".join(cells) + f" | {mean} |")
+elsewhere = []
 for c in candidates:
-    rows = {s: runs / f"v22-{c}-{s}-compare" / "rows.json" for s in sites}
-    line(c, {s: json.loads(f.read_text())[0][s.lower()]["rank1"] for s, f in rows.items() if f.exists()})
+    r1 = {}
+    for s in sites:
+        folder = runs / f"v22-{c}-{s}-compare"
+        if not (folder / "rows.json").exists():
+            continue
+        if (folder / "cpu.txt").read_text().strip() != cpu:
+            elsewhere.append(f"{c} on {s}")
+            continue
+        r1[s] = json.loads((folder / "rows.json").read_text())[0][s.lower()]["rank1"]
+    line(c, r1)
 for peer in json.loads((runs / "peers-held-out" / "rows.json").read_text()):
     line(peer["name"], {s: peer[s.lower()]["rank1"] for s in sites if s.lower() in peer})
+if elsewhere:
+    print(f"\nleft out, scored on another CPU: {', '.join(elsewhere)}")
 PY
