@@ -298,7 +298,14 @@ def _compare(args: argparse.Namespace) -> int:
     import torch
 
     from model_export.engine.checkpoint import load_model
-    from model_export.evaluation.compare import CropModel, SequenceModel, ServiceModel, compare, table
+    from model_export.evaluation.compare import (
+        CropModel,
+        SequenceModel,
+        ServiceModel,
+        compare,
+        scoring_machine,
+        table,
+    )
     from model_export.evaluation.peers import INTEL_MODELS, OSNET_ONNX, build_peer
     from model_export.export.runtime import onnx_embed_fn, read_metadata
     from model_export.export.verify import open_session
@@ -333,6 +340,7 @@ def _compare(args: argparse.Namespace) -> int:
     rows = compare(candidates, args.data_root, args.sets, args.people)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "rows.json").write_text(json.dumps(rows, indent=2))
+    (args.out / "machine.txt").write_text(scoring_machine() + "\n")
     markdown = table(rows, args.sets)
     (args.out / "table.md").write_text(markdown + "\n")
     print(markdown)

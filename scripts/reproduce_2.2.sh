@@ -47,13 +47,8 @@ cache="$RUNS/teachers/multisite3.npz"
 # the peers on every training site: the bar a fold must beat on its held-out site, and (E) the
 # figures the teachers are weighed by on the sites a fold trains on
 peers="$RUNS/peers-held-out"
-# rank-1 moves with the machine's kernels (up to 0.009 between a Xeon and an EPYC for one file), so
-# each figure keeps the machine it was scored on (CPU, engines) and the table compares one machine's
-machine="$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | xargs); $(.venv/bin/python -c \
-    'import onnxruntime, openvino; print(f"onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__}")')"
 [ -f "$peers/rows.json" ] || $py compare --peers all --sets 3dpes caviar4reid i-lid towncentre sarc3d \
     --data-root "$DATA" --threads "$THREADS" --out "$peers"
-[ -f "$peers/machine.txt" ] || echo "$machine" > "$peers/machine.txt"
 flock -u 9
 # train RECIPE (A, B or E, then +augmentations, each drawn for a quarter of the tracklets) into OUT
 # with SEED, THREADS threads and any further options (the held-out site)
@@ -121,12 +116,12 @@ for candidate in $CANDIDATES; do
         [ -f "$out-compare/rows.json" ] || $py compare --onnx "$out.onnx" \
             --sets "$(echo "$site" | tr '[:upper:]' '[:lower:]')" --data-root "$DATA" --threads "$THREADS" \
             --out "$out-compare"
-        [ -f "$out-compare/machine.txt" ] || echo "$machine" > "$out-compare/machine.txt"
     done
 done
 # one line per candidate: each held-out site's rank-1 and their mean, the figure candidates are chosen
 # on; then the peers on the same sites, the bar each fold must clear. A fold scored on another machine
-# than the peers is left out of the table (and named), since the two are not comparable.
+# than the peers (compare's machine.txt: CPU, engines; rank-1 moves by up to 0.009 between two) is
+# left out of the table (and named), since the two are not comparable.
 .venv/bin/python - "$RUNS" "$SITES" $CANDIDATES <<'PY'
 import json, sys
 from pathlib import Path
@@ -146,7 +141,8 @@ for c in candidates:
         folder = runs / f"v22-{c}-{s}-compare"
         if not (folder / "rows.json").exists():
             continue
-        if (folder / "machine.txt").read_text().strip() != machine:
+        scored_on = folder / "machine.txt"  # none: scored before compare recorded it, machine unknown
+        if not scored_on.exists() or scored_on.read_text().strip() != machine:
             elsewhere.append(f"{c} on {s}")
             continue
         r1[s] = json.loads((folder / "rows.json").read_text())[0][s.lower()]["rank1"]

@@ -146,6 +146,9 @@ def test_a_checkpoint_is_compared_with_and_without_its_recurrence(data_root: Pat
     ]
     lines = (out / "table.md").read_text().splitlines()
     assert len(lines) == 4 and lines[3].startswith(f"| {tmp_path.name}/last.pt without recurrence | ")
+    # the machine the figures were scored on, with the engines' versions: another's are not comparable
+    machine = (out / "machine.txt").read_text()
+    assert "onnxruntime 1." in machine and "openvino 20" in machine and machine.split(";")[0].strip()
 
 
 def test_half_the_people_are_scored(data_root: Path) -> None:
