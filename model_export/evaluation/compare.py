@@ -74,6 +74,28 @@ class Candidate(Protocol):
     def embed(self, tracklets: Sequence[Tracklet]) -> np.ndarray: ...
 
 
+# the vector extensions that decide which kernels the engines and torch run (and so the last digits)
+_KERNEL_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
+
+
+def describe_cpu(cpuinfo: str) -> str:
+    """The CPU as /proc/cpuinfo gives it: model name, family / model and the kernel-deciding
+    extensions. Clouds mask the name ("AMD EPYC" was both an AVX2-only and an AVX-512 chip in two
+    sessions), so the name alone would file two machines' figures as one's."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            if fields:
+                break  # the first processor's block is enough
+            continue
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name", "unknown CPU")
+    flags = set(fields.get("flags", "").split())
+    extensions = " ".join(f for f in _KERNEL_FLAGS if f in flags) or "no AVX2"
+    return f"{name} (family {fields.get('cpu family', '?')} model {fields.get('model', '?')}; {extensions})"
+
+
 def scoring_machine() -> str:
     """The CPU and the engines a figure was scored with: one file's rank-1 moved by up to 0.009
     between two machines' kernels, so figures of different machines are not compared."""
@@ -82,10 +104,7 @@ def scoring_machine() -> str:
 
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        cpu = describe_cpu(Path("/proc/cpuinfo").read_text())
     engines = ", ".join(f"{e} {importlib.metadata.version(e)}" for e in ("onnxruntime", "openvino"))
     return f"{cpu}; {engines}"
 

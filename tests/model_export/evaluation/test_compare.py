@@ -188,3 +188,19 @@ def test_a_held_out_training_site_is_a_test_set(tmp_path: Path) -> None:
     assert "| 1.000 | 1.000 | 1.000 |" in lines[2] and f"| {blind_rank1:.3f} |" in lines[3]
     with pytest.raises(SystemExit, match="unknown test set 'mars'"):
         open_test_set("mars", root)
+
+
+def test_two_cpus_behind_one_masked_name_are_told_apart() -> None:
+    from model_export.evaluation.compare import describe_cpu
+
+    def cpuinfo(model: int, flags: str) -> str:
+        block = (
+            "processor\t: {}\nmodel name\t: AMD EPYC\ncpu family\t: 25\nmodel\t\t: {}\nflags\t\t: fpu {}\n"
+        )
+        return block.format(0, model, flags) + "\n" + block.format(1, 99, "")  # the first one counts
+
+    zen3 = describe_cpu(cpuinfo(1, "sse4_2 avx2 fma"))
+    zen4 = describe_cpu(cpuinfo(17, "avx2 avx512f avx512_bf16 avx512_vnni"))
+    assert zen3 == "AMD EPYC (family 25 model 1; avx2)"
+    assert zen4 == "AMD EPYC (family 25 model 17; avx2 avx512f avx512_bf16 avx512_vnni)"
+    assert describe_cpu("") == "unknown CPU (family ? model ?; no AVX2)"
