@@ -31,7 +31,11 @@ def normalise(x: np.ndarray) -> np.ndarray:
 
 
 class OpenVINOPeer:
-    """An OpenVINO IR (Intel's Open Model Zoo): BGR, 0-255 floats; the graph normalises."""
+    """An OpenVINO IR (Intel's Open Model Zoo): BGR, 0-255 floats; the graph normalises.
+
+    Computed in fp32 on every CPU: OpenVINO's default is bf16 wherever the CPU has it, which moved
+    0277's rank-1 by up to 0.009 between two machines, so a peer's figures (the bar) and its vectors
+    (a teacher's targets) would depend on where they were made."""
 
     input_size = (256, 128)
 
@@ -43,8 +47,11 @@ class OpenVINOPeer:
         core = ov.Core()
         model = core.read_model(xml)
         model.reshape({model.inputs[0].get_any_name(): [batch, 3, *self.input_size]})
-        config = {"INFERENCE_NUM_THREADS": threads} if threads > 0 else {}
+        config: dict[str, object] = {"INFERENCE_PRECISION_HINT": ov.Type.f32}
+        if threads > 0:
+            config["INFERENCE_NUM_THREADS"] = threads
         self._compiled = core.compile_model(model, "CPU", config)
+        self.precision = self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         n = len(crops)

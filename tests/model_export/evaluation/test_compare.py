@@ -117,6 +117,7 @@ def test_openvino_peer_is_fed_bgr_in_batches(tmp_path: Path) -> None:
     assert out.shape == (5, 3)
     expected = np.array([10.0, 0.0, 200.0]) / np.linalg.norm([10.0, 0.0, 200.0])  # blue, green, red
     assert np.allclose(out, expected, atol=1e-3)
+    assert peer.precision == "f32"  # not the bf16 a CPU with it would pick by default
 
 
 def test_compare_needs_something_to_compare(tmp_path: Path) -> None:
