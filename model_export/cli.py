@@ -364,7 +364,8 @@ def _teach(args: argparse.Namespace) -> int:
         teacher = (
             ContractFileTeacher(Path(spec), threads=args.threads)
             if spec.endswith(".onnx")
-            else build_peer(spec, args.peers_root, args.threads)
+            # OpenVINO's fastest precision: training needs no bit-equal targets across machines
+            else build_peer(spec, args.peers_root, args.threads, precision=None)
         )
         teachers[teacher.name] = teacher
         sizes.add(teacher.input_size)

@@ -33,13 +33,14 @@ def normalise(x: np.ndarray) -> np.ndarray:
 class OpenVINOPeer:
     """An OpenVINO IR (Intel's Open Model Zoo): BGR, 0-255 floats; the graph normalises.
 
-    Computed in fp32 on every CPU: OpenVINO's default is bf16 wherever the CPU has it, which moved
-    0277's rank-1 by up to 0.009 between two machines, so a peer's figures (the bar) and its vectors
-    (a teacher's targets) would depend on where they were made."""
+    `precision` "f32" (the default) computes in fp32 on every CPU: OpenVINO's own default is bf16
+    wherever the CPU has it, which moved 0277's rank-1 by up to 0.009 between two machines, so a
+    peer's figures would depend on where they were scored. None keeps OpenVINO's choice, for work
+    that needs no bit-equal figures (a teacher's targets: fp32 took 4x bf16's time on an EPYC)."""
 
     input_size = (256, 128)
 
-    def __init__(self, xml: Path, threads: int = 0, batch: int = 16) -> None:
+    def __init__(self, xml: Path, threads: int = 0, batch: int = 16, precision: str | None = "f32") -> None:
         import openvino as ov
 
         self.name = xml.stem
@@ -47,7 +48,7 @@ class OpenVINOPeer:
         core = ov.Core()
         model = core.read_model(xml)
         model.reshape({model.inputs[0].get_any_name(): [batch, 3, *self.input_size]})
-        config: dict[str, object] = {"INFERENCE_PRECISION_HINT": ov.Type.f32}
+        config: dict[str, object] = {} if precision is None else {"INFERENCE_PRECISION_HINT": precision}
         if threads > 0:
             config["INFERENCE_NUM_THREADS"] = threads
         self._compiled = core.compile_model(model, "CPU", config)
@@ -90,13 +91,16 @@ class OnnxPeer:
         return normalise(out.astype(np.float32))
 
 
-def build_peer(name: str, root: Path = PEERS_ROOT, threads: int = 0) -> OpenVINOPeer | OnnxPeer:
-    """`person-reidentification-retail-0277` ... or `osnet_x0_25_msmt17`, read from `root`."""
+def build_peer(
+    name: str, root: Path = PEERS_ROOT, threads: int = 0, precision: str | None = "f32"
+) -> OpenVINOPeer | OnnxPeer:
+    """`person-reidentification-retail-0277` ... or `osnet_x0_25_msmt17`, read from `root`;
+    `precision` is OpenVINO's (ONNX Runtime's CPU provider computes fp32 on every CPU)."""
     if name in INTEL_MODELS:
         matches = sorted((root / "intel" / name).glob(f"FP*/{name}.xml"))
         if not matches:
             raise FileNotFoundError(f"no {name}.xml under {root / 'intel' / name}")
-        return OpenVINOPeer(matches[-1], threads=threads)
+        return OpenVINOPeer(matches[-1], threads=threads, precision=precision)
     if name == Path(OSNET_ONNX).stem:
         return OnnxPeer(root / OSNET_ONNX, threads=threads)
     raise ValueError(f"unknown peer {name!r}; known: {', '.join([*INTEL_MODELS, Path(OSNET_ONNX).stem])}")

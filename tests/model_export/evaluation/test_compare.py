@@ -120,6 +120,13 @@ def test_openvino_peer_is_fed_bgr_in_batches(tmp_path: Path) -> None:
     assert peer.precision == "f32"  # not the bf16 a CPU with it would pick by default
 
 
+def test_a_teacher_may_keep_openvinos_fastest_precision(tmp_path: Path) -> None:
+    import openvino as ov
+
+    peer = OpenVINOPeer(_tiny_ir(tmp_path), threads=1, batch=4, precision=None)
+    assert peer.precision == ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name()
+
+
 def test_compare_needs_something_to_compare(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="nothing to compare"):
         main(["compare", "--out", str(tmp_path)])
