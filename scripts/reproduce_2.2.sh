@@ -12,8 +12,9 @@
 # augmentations, each drawn for a quarter of the tracklets (B+blur, A+compression+occlusion; names
 # as in `train --aug-*`: blur, compression, occlusion, white_balance); any of those followed by
 # @ALPHA: its folds moved back towards the published 0277 (WiSE-FT, `interpolate --alpha`), no
-# training. On 2 CPU cores a fold trains in about 40 minutes on one thread; two chains of other
-# candidates can run side by side (the second waits while the first builds the shared cache).
+# training. On 2 CPU cores two chains of other candidates run side by side, one thread each (the
+# second waits while the first builds the shared cache); a fold then takes 45 minutes on a CPU with
+# AVX-512 (a Xeon with AMX, an EPYC with bf16) and 80 on an AVX2-only EPYC.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
