@@ -97,8 +97,8 @@ def describe_cpu(cpuinfo: str) -> str:
 
 
 def scoring_machine() -> str:
-    """The CPU and the engines a figure was scored with: one file's rank-1 moved by up to 0.009
-    between two machines' kernels, so figures of different machines are not compared."""
+    """The CPU and the engines a figure was scored with: a training's weights, and any engine left
+    at its default precision, differ by machine, so figures of different machines are not compared."""
     import importlib.metadata
     import platform
 
