@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Model 2.2's selection (docs/model.md, "How 2.2 will be chosen"), one command that resumes: for each
+# Model 2.2's selection (docs/model.md, "How 2.2 is chosen"), one command that resumes: for each
 # candidate and each PETA training site held out in turn, train on the rest, export the file (no
 # figures: nothing here looks at VIPeR or PRID) and score the held-out site; then one table of the
 # per-site rank-1 and their mean. Re-running skips what is done and resumes a training where it stopped.
@@ -14,7 +14,7 @@
 # @ALPHA: its folds moved back towards the published 0277 (WiSE-FT, `interpolate --alpha`), no
 # training. On 2 CPU cores two chains of other candidates run side by side, one thread each (the
 # second waits while the first builds the shared cache); a fold then takes 45 minutes on a CPU with
-# AVX-512 (a Xeon with AMX, an EPYC with bf16) and 80 on an AVX2-only EPYC.
+# AVX-512 (a Xeon with AMX, an EPYC with bf16) and 80 to 95 on AVX2-only EPYCs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
