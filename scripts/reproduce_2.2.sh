@@ -128,7 +128,7 @@ done
 score_peers
 # one line per candidate: each held-out site's rank-1 and their mean, the figure candidates are chosen
 # on; then the peers on the same sites, the bar each fold must clear. A fold scored on another machine
-# than the peers (compare's machine.txt: CPU, engines; rank-1 moves by up to 0.009 between two) is
+# than the peers (compare's machine.txt: CPU, engines; a training's weights differ by CPU) is
 # left out of the table (and named), since the two are not comparable.
 .venv/bin/python - "$RUNS" "$SITES" $CANDIDATES <<'PY'
 import json, sys
