@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from reid_contract.precision import StoredPrecision
 from reid_contract.probe import Probe
 
 SCHEMA_VERSION = 1
@@ -125,7 +126,7 @@ class ModelMetadata(BaseModel):
     created: str
     exporter: str
     # what the file's weights are stored in: fp32, fp16 (a GPU variant) or int8 (quantised)
-    precision: Literal["fp32", "fp16", "int8"] = "fp32"
+    precision: StoredPrecision = "fp32"
     # the parity probe's reference embeddings (reid_contract/probe.py); None in files made before it
     probe: Probe | None = None
 

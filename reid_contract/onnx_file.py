@@ -1,4 +1,4 @@
-"""An ONNX file's `metadata_props`, read without onnx, ONNX Runtime or any engine.
+"""An ONNX file's `metadata_props` and the contract they hold, read without onnx, ONNX Runtime or any engine.
 
 Every engine the service can run (ONNX Runtime, OpenVINO) reads the same file, and the contract must
 be known before one is chosen: which precision the file holds, whether it carries the parity probe.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import mmap
 from pathlib import Path
 
-from reid_contract.metadata import ContractError
+from reid_contract.metadata import ContractError, ModelMetadata
 
 _METADATA_PROPS = 14
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
@@ -83,3 +83,15 @@ def read_metadata_props(path: Path | str) -> dict[str, str]:
         raise ContractError(f"{path}: empty file, not an ONNX model") from exc
     except UnicodeDecodeError as exc:
         raise ContractError(f"{path}: metadata is not UTF-8 text: not an ONNX model") from exc
+
+
+def read_metadata(path: Path | str) -> ModelMetadata:
+    """The contract of the ONNX file at `path`: how the service configures itself and the training side
+    evaluates the file. ContractError, naming the file, if it is missing or its metadata break the schema."""
+    path = Path(path)
+    if not path.is_file():
+        raise ContractError(f"{path}: no such model file")
+    try:
+        return ModelMetadata.from_props(read_metadata_props(path))
+    except ContractError as exc:
+        raise ContractError(f"{path}: {exc}") from None

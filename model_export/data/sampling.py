@@ -4,7 +4,8 @@ Training: `T` frames per tracklet, either consecutive from a random start (video
 order carries motion) or a random subset in random order (multi-shot data such as CUHK03, whose five
 images per camera are one pass of a person but no real video: drawing subsets turns ~1,500
 tracklets into many distinct training sequences). Test: every frame, in chunks whose embeddings are
-averaged, as at test time in the paper.
+averaged, as at test time in the paper; that chunking is the model contract's
+(`reid_contract.tracklet.chunk_indices`, re-exported here), the one the service serves with.
 """
 
 from __future__ import annotations
@@ -15,6 +16,15 @@ from collections.abc import Iterator, Sequence
 from typing import Literal
 
 from model_export.data.tracklet import Tracklet
+from reid_contract.tracklet import chunk_indices
+
+__all__ = [
+    "FrameMode",
+    "IdentityBatchSampler",
+    "UnlabeledBatchSampler",
+    "chunk_indices",
+    "train_frame_indices",
+]
 
 FrameMode = Literal["consecutive", "random"]
 
@@ -34,18 +44,6 @@ def train_frame_indices(num_frames: int, steps: int, mode: FrameMode, rng: rando
             return rng.sample(range(num_frames), steps)
         return [rng.randrange(num_frames) for _ in range(steps)]
     raise ValueError(f"unknown frame mode {mode!r}")
-
-
-def chunk_indices(num_frames: int, chunk: int) -> list[list[int]]:
-    """All frames in consecutive chunks of at most `chunk`; a short tail is merged into the last one,
-    so that no chunk holds only a frame or two of a long tracklet."""
-    if chunk < 1:
-        raise ValueError("chunk must be >= 1")
-    starts = list(range(0, num_frames, chunk))
-    if len(starts) > 1 and num_frames - starts[-1] < chunk // 2:
-        starts.pop()
-    bounds = [*starts[1:], num_frames]
-    return [list(range(s, e)) for s, e in zip(starts, bounds, strict=True)]
 
 
 class IdentityBatchSampler:

@@ -2,6 +2,8 @@
 
 The figures written into a model's metadata, and the ones the shipped-model test recomputes, come
 from ONNX Runtime running the very file that is served, not from the checkpoint it was made from.
+Its metadata are read by the contract's reader (`reid_contract.read_metadata`, re-exported here),
+the one the service starts with.
 """
 
 from __future__ import annotations
@@ -18,11 +20,9 @@ from model_export.evaluation.compare import UNSEEN, SequenceModel, open_test_set
 from model_export.evaluation.evaluator import EmbedFn, evaluate
 from model_export.evaluation.operating_points import Pairs, cross_camera_pairs, operating_points
 from model_export.export.verify import open_session
-from reid_contract import Calibration, ModelMetadata, read_metadata_props
+from reid_contract import Calibration, ModelMetadata, read_metadata
 
-
-def read_metadata(path: Path) -> ModelMetadata:
-    return ModelMetadata.from_props(read_metadata_props(path))
+__all__ = ["calibrate_onnx", "evaluate_onnx", "onnx_embed_fn", "read_metadata"]
 
 
 def onnx_embed_fn(session: ort.InferenceSession, meta: ModelMetadata) -> EmbedFn:

@@ -4,6 +4,8 @@ Frames are selected, resized to the model's input size, and cut into chunks of t
 `frames_per_chunk`, whatever the sampling mode: each chunk is a fresh sequence for the recurrent
 network, memory stays bounded for long tracklets, and the chunk embeddings are combined by their
 length-weighted mean, L2-normalised (the paper's test-time averaging, `chunk_combine` in the metadata).
+Selection, chunking and combining are the contract's (`reid_contract.tracklet`), shared with the
+training side's evaluation.
 Chunks go through the micro-batcher concurrently, so one long tracklet already fills a batch.
 """
 
@@ -15,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reid_contract.tracklet import SamplingMode, chunk_indices, combine
 from service.core.errors import BadInput
 from service.inference.batcher import MicroBatcher
-from service.inference.preprocess import SamplingMode, chunk_indices, combine, resize_frames, select_frames
+from service.inference.preprocess import resize_frames, select_frames
 from service.inference.session import ModelSession
 
 __all__ = ["EmbedResult", "Embedder", "SamplingMode"]

@@ -19,12 +19,11 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from reid_contract import Precision, PrecisionSetting
 from service.inference.hardware import Hardware
 
 EngineName = Literal["onnxruntime", "openvino"]
-EngineSetting = Literal["auto", "onnxruntime", "openvino"]
-Precision = Literal["fp32", "bf16", "fp16", "int8"]
-PrecisionSetting = Literal["auto", "fp32", "bf16", "fp16", "int8"]
+EngineSetting = Literal["auto", EngineName]
 
 CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"
@@ -54,13 +53,13 @@ class Plan:
 class EngineInfo:
     """What a loaded engine really runs on (not what was asked): for the log, /model and /metrics."""
 
-    engine: EngineName
+    name: EngineName
     version: str
     device: str
     precision: Precision
     providers: tuple[str, ...]  # ONNX Runtime's providers in use, or OpenVINO's device
-    # frames per call this engine runs best at (0: as many as the batcher gives): on a CPU a call of
-    # 8-16 frames is as fast per frame as a large one, and a large one holds its activations for good
+    # frames per call this engine runs best at (0: as many as the batcher gives): on a CPU a call of a
+    # few frames is as fast per frame as a large one, and a large one holds its activations for good
     frames_per_call: int = 0
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # CPU flags (Linux /proc/cpuinfo names) under which bf16 arithmetic runs natively, and int8 dot
-# products (VNNI) do
+# products (VNNI) do: the first choose the precision, both are named in the log's description
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 
@@ -30,10 +30,6 @@ class Hardware:
     def native_bf16(self) -> bool:
         """bf16 at the speed of the hardware: AVX512_BF16 or AMX (emulated bf16 is slower than fp32)."""
         return bool(self.cpu_flags & BF16_FLAGS) or "BF16" in self.openvino_cpu_capabilities
-
-    @property
-    def vnni(self) -> bool:
-        return bool(self.cpu_flags & VNNI_FLAGS)
 
     @property
     def cuda_listed(self) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from reid_contract import ContractError, ModelMetadata
+from reid_contract import ContractError, GraphTensor, ModelMetadata, check_graph
 from service.inference.engine import CUDA, TENSORRT, EngineInfo, EngineUnavailable, Plan
 
 # HEURISTIC: the default EXHAUSTIVE benchmarks every conv algorithm for each new input shape, and T is
@@ -29,8 +29,8 @@ INTRA_OP_SPINNING = False
 
 ProviderSpec = str | tuple[str, dict[str, Any]]
 
-# Frames per model call on a CPU: fp32 ran as fast per frame at 16 frames a call as at 256 on 2 cores,
-# and 256-frame calls held about 2 GB of activations more (docs/benchmarks.md, section 6).
+# Frames per model call on a CPU: at fp32 a few dozen frames a call run as fast per frame as hundreds,
+# and large calls hold far more activations (measured in docs/benchmarks.md, section 5).
 CPU_FRAMES_PER_CALL = 32
 
 
@@ -62,27 +62,15 @@ def with_options(providers: tuple[str, ...], precision: str) -> list[ProviderSpe
     return specs
 
 
-def check_graph(session: ort.InferenceSession, meta: ModelMetadata, path: Path) -> None:
-    """Refuse a graph whose inputs and outputs are not what its metadata promises."""
-    inputs = {i.name: i for i in session.get_inputs()}
-    outputs = {o.name: o for o in session.get_outputs()}
-    x, y = inputs.get(meta.input_name), outputs.get(meta.output_name)
-    if x is None or len(inputs) != 1:
-        raise ContractError(
-            f"{path}: graph inputs {list(inputs)}; the metadata says one, {meta.input_name!r}"
-        )
-    if y is None:
-        raise ContractError(f"{path}: graph outputs {list(outputs)} lack {meta.output_name!r}")
-    if x.type != "tensor(uint8)" or len(x.shape) != 5 or list(x.shape[2:]) != [meta.height, meta.width, 3]:
-        raise ContractError(
-            f"{path}: input {x.name!r} is {x.type} {x.shape}; the metadata says uint8 "
-            f"(B, T, {meta.height}, {meta.width}, 3)"
-        )
-    if y.type != "tensor(float)" or len(y.shape) != 2 or y.shape[1] != meta.embedding_dim:
-        raise ContractError(
-            f"{path}: output {y.name!r} is {y.type} {y.shape}; the metadata says float32 "
-            f"(B, {meta.embedding_dim})"
-        )
+# ONNX Runtime's tensor types in numpy's names, as the contract's graph check reads them
+_DTYPES = {"tensor(uint8)": "uint8", "tensor(float)": "float32", "tensor(float16)": "float16"}
+
+
+def graph_tensor(arg: ort.NodeArg) -> GraphTensor:
+    """One of a session's inputs or outputs, described for the contract's check; a symbolic
+    dimension ("batch", "frames") is a dynamic one."""
+    shape = None if arg.shape is None else tuple(d if isinstance(d, int) else None for d in arg.shape)
+    return GraphTensor((arg.name,), _DTYPES.get(arg.type, arg.type), shape)
 
 
 class OnnxRuntimeEngine:
@@ -96,7 +84,8 @@ class OnnxRuntimeEngine:
             )
         except ort.capi.onnxruntime_pybind11_state.Fail as exc:  # type: ignore[attr-defined]
             raise ContractError(f"{path}: ONNX Runtime cannot read it: {exc}") from None
-        check_graph(self._session, meta, path)
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        check_graph([graph_tensor(i) for i in inputs], [graph_tensor(o) for o in outputs], meta, path)
         in_use = tuple(self._session.get_providers())
         lost = [p for p in plan.providers if p in (CUDA, TENSORRT) and p not in in_use]
         if lost:

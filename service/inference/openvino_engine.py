@@ -11,22 +11,25 @@ from one thread at a time, and a request keeps its buffers between calls of one 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from reid_contract import ContractError, ModelMetadata
+from reid_contract import GraphTensor, ModelMetadata, check_graph
 from service.inference.engine import EngineInfo, EngineUnavailable, Plan
 
-# Frames per model call on a CPU: at bf16 on a 2-core Xeon with AMX, 16-frame calls ran at 166-200
-# frames/s and 256-frame calls at 116, holding 1.4 GB more (docs/benchmarks.md, section 6).
+# Frames per model call on a CPU: at bf16, small calls ran faster per frame than calls of hundreds of
+# frames, which also hold far more activations (measured in docs/benchmarks.md, section 5).
 CPU_FRAMES_PER_CALL = 16
+
+# OpenVINO's element types in numpy's names, as the contract's graph check reads them
+_DTYPES = {"u8": "uint8", "f32": "float32", "f16": "float16"}
 
 
 class OpenVINOEngine:
     def __init__(self, path: Path, meta: ModelMetadata, plan: Plan, threads: int = 0) -> None:
         import openvino as ov
 
-        self._meta = meta
         core = ov.Core()
         try:
             model = core.read_model(str(path))
@@ -34,7 +37,8 @@ class OpenVINOEngine:
             failed = [line.strip("- ").strip() for line in str(exc).splitlines() if line.startswith("-- ")]
             why = "; ".join(failed) or str(exc).splitlines()[-1]
             raise EngineUnavailable(f"OpenVINO {ov.__version__} cannot read {path.name}: {why}") from None
-        _check_model(model, meta, path)
+        inputs, outputs = model.inputs, model.outputs
+        check_graph([graph_tensor(i) for i in inputs], [graph_tensor(o) for o in outputs], meta, path)
         hints = {"fp32": ov.Type.f32, "bf16": ov.Type.bf16, "fp16": ov.Type.f16}
         config: dict[str, object] = {"PERFORMANCE_HINT": "LATENCY"}
         wanted = hints.get(plan.precision)  # None: an int8 file runs its own quantised arithmetic
@@ -64,29 +68,11 @@ class OpenVINOEngine:
         return np.array(self._request.get_output_tensor(0).data, dtype=np.float32, copy=True)
 
 
-def _check_model(model: object, meta: ModelMetadata, path: Path) -> None:
-    """The same promise ONNX Runtime's session is held to: one uint8 BTHWC input, one (B, D) output."""
-    import openvino as ov
-
-    inputs, outputs = model.inputs, model.outputs  # type: ignore[attr-defined]
-    if len(inputs) != 1 or meta.input_name not in inputs[0].get_names():
-        raise ContractError(
-            f"{path}: graph inputs {[sorted(i.get_names()) for i in inputs]}; "
-            f"the metadata says one, {meta.input_name!r}"
-        )
-    x = inputs[0]
-    shape = x.get_partial_shape()
-    if x.get_element_type() != ov.Type.u8 or shape.rank.get_length() != 5:
-        raise ContractError(
-            f"{path}: input is {x.get_element_type()} {shape}; the metadata says uint8 (B, T, H, W, 3)"
-        )
-    dims = [shape[i].get_length() if shape[i].is_static else None for i in (2, 3, 4)]
-    if dims != [meta.height, meta.width, 3]:
-        raise ContractError(
-            f"{path}: input is {shape}; the metadata says (B, T, {meta.height}, {meta.width}, 3)"
-        )
-    named = [o for o in outputs if meta.output_name in o.get_names()]
-    if not named:
-        raise ContractError(
-            f"{path}: graph outputs {[o.get_names() for o in outputs]} lack {meta.output_name!r}"
-        )
+def graph_tensor(port: Any) -> GraphTensor:
+    """One of a model's inputs or outputs (an OpenVINO port), described for the contract's check."""
+    shape = port.get_partial_shape()
+    dims: tuple[int | None, ...] | None = None
+    if shape.rank.is_static:
+        dims = tuple(d.get_length() if d.is_static else None for d in shape)
+    kind = port.get_element_type().get_type_name()  # OpenVINO's short name: u8, f32, bf16
+    return GraphTensor(tuple(sorted(port.get_names())), _DTYPES.get(kind, kind), dims)

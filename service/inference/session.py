@@ -16,18 +16,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from reid_contract import ContractError, ModelMetadata, read_metadata_props
+from reid_contract import ModelMetadata, PrecisionSetting, read_metadata
 from service.core.errors import EngineFailed
 from service.inference import hardware as hw
-from service.inference.engine import (
-    Engine,
-    EngineInfo,
-    EngineSetting,
-    EngineUnavailable,
-    Plan,
-    PrecisionSetting,
-    plan,
-)
+from service.inference.engine import Engine, EngineInfo, EngineSetting, EngineUnavailable, Plan, plan
 from service.inference.parity import ParityResult, check_parity
 
 if TYPE_CHECKING:
@@ -38,15 +30,6 @@ log = logging.getLogger(__name__)
 
 class ParityFailed(RuntimeError):
     """The chosen engine and precision do not reproduce the file's references: the service does not start."""
-
-
-def read_contract(path: Path) -> ModelMetadata:
-    if not path.is_file():
-        raise ContractError(f"{path}: no such model file")
-    try:
-        return ModelMetadata.from_props(read_metadata_props(path))
-    except ContractError as exc:
-        raise ContractError(f"{path}: {exc}") from None
 
 
 def load_engine(path: Path, meta: ModelMetadata, chosen: Plan, threads: int) -> Engine:
@@ -74,7 +57,7 @@ class ModelSession:
         hardware: hw.Hardware | None = None,
     ) -> None:
         self.path = Path(path)
-        self._metadata = read_contract(self.path)
+        self._metadata = read_metadata(self.path)
         host = hardware or hw.detect()
         plans = plan(
             engine,
@@ -104,7 +87,7 @@ class ModelSession:
             "model %s loaded from %s: %s %s on %s at %s (%s); %s",
             self._metadata.model_id,
             self.path,
-            info.engine,
+            info.name,
             info.version,
             info.device,
             info.precision,
@@ -166,9 +149,9 @@ class ModelSession:
         try:
             return self._engine.run(frames)
         except Exception as exc:  # the engine's own failure: this batch's requests only
-            log.exception("%s failed on a batch of %s", self._engine.info.engine, frames.shape)
+            log.exception("%s failed on a batch of %s", self._engine.info.name, frames.shape)
             raise EngineFailed(
-                f"the model engine ({self._engine.info.engine}) failed on this request; it was logged"
+                f"the model engine ({self._engine.info.name}) failed on this request; it was logged"
             ) from exc
 
     def warmup(self) -> None:

@@ -15,8 +15,9 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
+from reid_contract import chunk_indices
 from service.core.errors import TooLarge
-from service.inference.preprocess import chunk_indices, select_frames
+from service.inference.preprocess import select_frames
 from service.tracks.trackfile import Box, TrackerFile
 
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, x1 and y1 exclusive

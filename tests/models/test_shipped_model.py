@@ -128,5 +128,5 @@ def test_the_default_passes_the_parity_gate_on_every_engine_this_host_runs(
     from service.inference.session import ModelSession
 
     session = ModelSession(MODELS[0], engine=engine, precision=precision, intra_op_threads=2)  # type: ignore[arg-type]
-    assert (session.engine.engine, session.engine.precision) == (engine, precision)
+    assert (session.engine.name, session.engine.precision) == (engine, precision)
     assert session.parity.checked and session.parity.passed, session.parity.describe()

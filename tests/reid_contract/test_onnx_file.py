@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from reid_contract import ContractError, probe_tracklets, read_metadata_props
+from reid_contract import ContractError, probe_tracklets, read_metadata, read_metadata_props
 from reid_contract.onnx_file import parse_metadata_props
 
 
@@ -58,3 +58,11 @@ def test_the_probe_is_deterministic_smooth_and_of_the_contract_shape() -> None:
     # a camera's image, not noise: neighbouring pixels are close almost everywhere
     assert np.median(np.abs(np.diff(frame, axis=1))) < 10  # white noise: about 75
     assert not np.array_equal(first[2][0, 0], first[2][0, -1])  # the figure moves between frames
+
+
+def test_the_contract_reader_names_the_file_it_refuses(tmp_path: Path) -> None:
+    with pytest.raises(ContractError, match=r"missing\.onnx: no such model file"):
+        read_metadata(tmp_path / "missing.onnx")
+    onnx.save(_model({"other.tool": "x"}), tmp_path / "bare.onnx")
+    with pytest.raises(ContractError, match=r"bare\.onnx: .*no reid\.\* metadata"):
+        read_metadata(tmp_path / "bare.onnx")

@@ -11,7 +11,6 @@ import torch
 from model_export.data.sampling import (
     IdentityBatchSampler,
     UnlabeledBatchSampler,
-    chunk_indices,
     train_frame_indices,
 )
 from model_export.data.tracklet import Tracklet
@@ -34,22 +33,6 @@ def test_random_frames_are_distinct_when_possible_and_vary() -> None:
     assert len(train_frame_indices(2, 5, "random", rng)) == 5
     with pytest.raises(ValueError):
         train_frame_indices(0, 1, "random", rng)
-
-
-@pytest.mark.parametrize(
-    ("n", "chunk", "expected"),
-    [
-        (5, 16, [5]),
-        (32, 16, [16, 16]),
-        (35, 16, [16, 19]),  # short tail merged
-        (44, 16, [16, 16, 12]),  # long enough tail kept
-        (1, 4, [1]),
-    ],
-)
-def test_chunks_cover_every_frame_once(n: int, chunk: int, expected: list[int]) -> None:
-    chunks = chunk_indices(n, chunk)
-    assert [len(c) for c in chunks] == expected
-    assert [i for c in chunks for i in c] == list(range(n))
 
 
 def _tracklets() -> list[Tracklet]:

@@ -14,7 +14,7 @@ from model_export.config import TrainConfig
 from model_export.engine.checkpoint import build_model
 from model_export.export.onnx import set_metadata
 from model_export.export.probe import write_probe
-from reid_contract import ModelMetadata, Probe, read_metadata_props
+from reid_contract import ContractError, ModelMetadata, Probe, read_metadata_props
 from service.inference.engine import CPU, CUDA, TENSORRT, EngineUnavailable, plan
 from service.inference.hardware import Hardware, detect, read_cpuinfo
 from service.inference.session import ModelSession, ParityFailed
@@ -132,7 +132,7 @@ def test_export_writes_references_the_reference_engine_reproduces(pooled_model: 
 def test_openvino_fp32_serves_the_same_embeddings_as_onnxruntime(pooled_model: Path) -> None:
     ort_session = ModelSession(pooled_model, engine="onnxruntime", intra_op_threads=1)
     ov_session = ModelSession(pooled_model, engine="openvino", precision="fp32", intra_op_threads=1)
-    assert (ov_session.engine.engine, ov_session.engine.precision) == ("openvino", "fp32")
+    assert (ov_session.engine.name, ov_session.engine.precision) == ("openvino", "fp32")
     frames = np.random.default_rng(5).integers(0, 256, (3, 7, 64, 48, 3), dtype=np.uint8)
     np.testing.assert_allclose(ov_session.run(frames), ort_session.run(frames), atol=1e-4)
     assert ov_session.parity.worst > 0.9999
@@ -141,7 +141,7 @@ def test_openvino_fp32_serves_the_same_embeddings_as_onnxruntime(pooled_model: P
 def test_auto_serves_with_the_first_plan_that_passes_on_this_host(pooled_model: Path) -> None:
     session = ModelSession(pooled_model, intra_op_threads=1)
     expected = plan("auto", "auto", detect(), "fp32")[0]
-    assert (session.engine.engine, session.engine.precision) == (expected.engine, expected.precision)
+    assert (session.engine.name, session.engine.precision) == (expected.engine, expected.precision)
     assert session.parity.passed
 
 
@@ -169,6 +169,24 @@ def test_a_failed_probe_stops_an_explicit_setting_naming_the_probe_and_the_cosin
         ModelSession(tampered, engine="openvino", precision="fp32", intra_op_threads=1)
     with pytest.raises(EngineUnavailable, match="no engine could serve the model"):
         ModelSession(tampered, intra_op_threads=1)  # auto: every plan tried, none passes
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize(
+    ("update", "problem"),
+    [({"height": 128}, r"input 'frames' .* \(B, T, 128, 48, 3\)"), ({"embedding_dim": 32}, r"\(B, 32\)")],
+)
+def test_both_engines_hold_the_graph_to_the_metadata(
+    pooled_model: Path, tmp_path: Path, engine: str, update: dict[str, int], problem: str
+) -> None:
+    """One check for both engines (reid_contract.check_graph): OpenVINO too refuses a file whose
+    metadata lie about the input size or the embedding's."""
+    meta = ModelMetadata.from_props(read_metadata_props(pooled_model))
+    model = onnx.load(str(pooled_model))
+    set_metadata(model, meta.model_copy(update=update))
+    onnx.save(model, tmp_path / "lying.onnx")
+    with pytest.raises(ContractError, match=problem):
+        ModelSession(tmp_path / "lying.onnx", engine=engine, precision="fp32", intra_op_threads=1)  # type: ignore[arg-type]
 
 
 def test_a_file_openvino_cannot_read_is_refused_when_openvino_is_asked_for(tiny_model_path: Path) -> None:
