@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     results = measure(models, rounds, window_s, distinct=24)
 
     machine = machine_info()
-    section = Section("embed_ratio", "5. Models against a yardstick through POST /embed, interleaved")
+    section = Section("embed_ratio", "6. Models against a yardstick through POST /embed, interleaved")
     section.text(
         f"Every model in its own service ({THREADS} engine threads, REID_ENGINE auto), one client, {rounds} "
         f"rounds of "

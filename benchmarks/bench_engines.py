@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     alone = model_alone(3 if args.quick else 7)
     results = through_embed(CONFIGS, rounds, window_s)
     machine = machine_info()
-    section = Section("engines", "6. Engines and precisions: the default model through POST /embed and alone")
+    section = Section("engines", "5. Engines and precisions: the default model through POST /embed and alone")
     section.text(
         f"Machine: {machine['cpu']} ({machine['simd']}), {machine['cores']} cores; {THREADS} engine threads. "
         f"`/embed`: {CLIENTS} clients, {rounds} rounds of {window_s:g} s windows rotating over the "

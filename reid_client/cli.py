@@ -44,7 +44,7 @@ EXIT_CODES = f"""exit codes:
   {EXIT_SERVER}  the service failed or is not ready, HTTP 5xx (model loading, gallery unreachable)
   {EXIT_UNREACHABLE}  no answer: connection refused, unknown host, timeout
 
-environment: REID_URL (default {DEFAULT_URL}), REID_API_KEY (sent as 'Authorization: Bearer ...')"""
+environment: REID_URL (for --url), REID_API_KEY (for --api-key, sent as 'Authorization: Bearer ...')"""
 
 
 class UsageError(Exception):
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--url", help="the service's base URL (default: $REID_URL or %(default)s)")
+    parser.add_argument("--url", help=f"the service's base URL (default: $REID_URL, else {DEFAULT_URL})")
     parser.add_argument("--api-key", help="API key (default: $REID_API_KEY)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="never draw the upload progress bar")
@@ -168,7 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="let tracks match entries of their own camera (excluded by default)",
     )
     tracks.add_argument(
-        "--mot-out", type=Path, help="write the MOTChallenge file with gallery ids here (match-or-enroll)"
+        "--mot-out",
+        type=Path,
+        help="write the MOTChallenge file with gallery ids here (match-or-enroll); it is then left out "
+        "of the JSON printed",
     )
     return parser
 
@@ -263,6 +266,9 @@ def main(
             stderr.write("reid: the answer holds no MOT file (is the action match-or-enroll?)\n")
         else:
             args.mot_out.write_text(mot)
+            # written to its file: not repeated, a whole tracker file long, inside the JSON
+            answer = {key: value for key, value in answer.items() if key != "mot"}
+            stderr.write(f"reid: MOT file with gallery ids written to {args.mot_out}\n")
     stdout.write(json.dumps(answer, indent=indent) + "\n")
     return EXIT_OK
 

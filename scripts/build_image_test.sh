@@ -171,7 +171,7 @@ port, key, frames, started, ready_timeout = sys.argv[1:6]
 base = f"http://127.0.0.1:{port}"
 
 
-def call(method, path, fields=(), files=(), auth=False):
+def call(method, path, fields=(), files=(), auth=True):
     """(status, JSON body, seconds) of one request; fields and files as multipart/form-data."""
     headers = {"Authorization": f"Bearer {key}"} if auth else {}
     body = None
@@ -245,8 +245,13 @@ print(
     f"frames_used={video['frames_used']} chunks={video['chunks']} cosine to the JPEG tracklet={same:.3f}"
 )
 
-status, body, _ = call("POST", "/gallery", fields=[("id", "alice"), ("camera", "B")], files=tracklet("alice", "B"))
+status, body, _ = call(
+    "POST", "/gallery", fields=[("id", "alice"), ("camera", "B")], files=tracklet("alice", "B"), auth=False
+)
 print(f"POST /gallery without the key -> {status} {body}")
+assert status == 401, body
+status, body, _ = call("POST", "/embed", files=tracklet("alice", "A"), auth=False)
+print(f"POST /embed without the key (reads need one by default) -> {status}")
 assert status == 401, body
 for person in ("alice", "bob"):
     status, body, seconds = call(

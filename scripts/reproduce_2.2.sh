@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Model 2.2's selection (docs/model.md, "How 2.2 is chosen"), one command that resumes: for each
+# Model 2.2's selection (its rule: CHANGELOG.md, "2.2's selection"), one command that resumes: for each
 # candidate and each PETA training site held out in turn, train on the rest, export the file (no
 # figures: nothing here looks at VIPeR or PRID) and score the held-out site; then one table of the
 # per-site rank-1 and their mean. Re-running skips what is done and resumes a training where it stopped.

@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
-stamp=.venv/.serve-$(cat pyproject.toml | sha1sum | cut -c1-12)
+stamp=.venv/.serve-$(cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e .
+    # the versions CI tested: constraints.txt (scripts/lock.sh)
+    .venv/bin/python -m pip install -q -c constraints.txt -e .
     rm -f .venv/.serve-*
     touch "$stamp"
 fi

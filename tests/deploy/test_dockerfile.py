@@ -19,6 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
+BUILD_VENV = REPO / "deploy" / "docker" / "build-venv.sh"
 MODEL = "models/osnet-ain-multisite.onnx"
 # the paper's GRU-RCN network (1.0.0) rides along: REID_MODEL_PATH switches to it without a rebuild
 ALSO = "models/grurcn-mobilenetv2-cuhk03.onnx"
@@ -163,15 +164,20 @@ def test_no_torch_anywhere() -> None:
     assert not re.search(r"torch", DOCKERFILE.read_text(), re.IGNORECASE)
 
 
-def requirements_made_by(stage: Stage, ort_package: str, tmp_path: Path) -> list[str]:
-    """Run the builder's own requirement-list command on the repository's pyproject.toml."""
-    (run,) = [args for args in stage.all("RUN") if "requirements.txt" in args]
-    match = re.search(r'python -c "(.+?)" > requirements\.txt', run)
-    assert match, run
-    code = match.group(1).replace("$ORT_PACKAGE", ort_package)
+def requirements_made_by(ort_package: str, tmp_path: Path) -> list[str]:
+    """Run the builders' own requirement-list command on the repository's pyproject.toml."""
+    match = re.search(
+        r"^python -c \"(.+?)\" \"\$ort_package\" > requirements\.txt$", BUILD_VENV.read_text(), re.M
+    )
+    assert match, "build-venv.sh no longer writes requirements.txt as expected"
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=30, check=True
+        [sys.executable, "-c", match.group(1), ort_package],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     return result.stdout.splitlines()
 
@@ -182,33 +188,79 @@ def requirement_name(line: str) -> str:
     return match.group().lower()
 
 
-def test_cpu_builder_installs_onnxruntime(stages: dict[str, Stage], tmp_path: Path) -> None:
-    stage = stages["cpu-builder"]
-    assert "ORT_PACKAGE=onnxruntime" in stage.all("ARG")
-    names = [requirement_name(line) for line in requirements_made_by(stage, "onnxruntime", tmp_path)]
+def recipe_lines() -> list[str]:
+    """build-venv.sh's commands, comments and blank lines dropped."""
+    lines = (line.strip() for line in BUILD_VENV.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+@pytest.mark.parametrize(
+    ("name", "ort_package"), [("cpu-builder", "onnxruntime"), ("gpu-builder", "onnxruntime-gpu")]
+)
+def test_both_builders_run_the_one_shared_recipe(
+    stages: dict[str, Stage], name: str, ort_package: str
+) -> None:
+    """The builder is written once (build-venv.sh); each builder stage only names its wheel and check."""
+    stage = stages[name]
+    assert f"ORT_PACKAGE={ort_package}" in stage.all("ARG")
+    assert stage.all("COPY") == stages["cpu-builder"].all("COPY")
+    assert "constraints.txt" in stage.all("COPY")[0].split()
+    (run,) = stage.all("RUN")
+    assert run.startswith("--mount=type=secret,id=pip_ca ")
+    assert re.search(r"\bsh build-venv\.sh \"\$ORT_PACKAGE\" \"import service\.main, ", run), run
+    assert "pip" not in run.replace("pip_ca", "")
+
+
+def test_cpu_builder_installs_onnxruntime(tmp_path: Path) -> None:
+    names = [requirement_name(line) for line in requirements_made_by("onnxruntime", tmp_path)]
     assert "onnxruntime" in names and "onnxruntime-gpu" not in names
 
 
 def test_gpu_target_never_installs_plain_onnxruntime(stages: dict[str, Stage], tmp_path: Path) -> None:
-    stage = stages["gpu-builder"]
-    assert "ORT_PACKAGE=onnxruntime-gpu" in stage.all("ARG")
-    lines = requirements_made_by(stage, "onnxruntime-gpu", tmp_path)
+    lines = requirements_made_by("onnxruntime-gpu", tmp_path)
     names = [requirement_name(line) for line in lines]
     assert "onnxruntime-gpu" in names
     assert "onnxruntime" not in names
     # the rest of the project's runtime list is kept, version bounds included
-    cpu_lines = requirements_made_by(stage, "onnxruntime", tmp_path)
+    cpu_lines = requirements_made_by("onnxruntime", tmp_path)
     assert len(lines) == len(cpu_lines)
     assert [line.replace("onnxruntime-gpu", "onnxruntime") for line in lines] == cpu_lines
-    # every pip install in the gpu chain takes that list or the project alone, never a named runtime
+    # no stage of the gpu chain installs with pip itself: only the shared recipe does
     for name in [*ancestry(stages, "gpu")[:-1], "gpu-builder"]:
         for run in stages[name].all("RUN"):
-            for install in re.findall(r"pip install ([^&]+)", run):
-                assert install.split()[-1] in ("requirements.txt", "."), install
-                if install.split()[-1] == ".":
-                    assert "--no-deps" in install
+            assert "pip install" not in run
     # and the build fails if the other wheel got in anyway
-    assert "{'onnxruntime', 'onnxruntime-gpu'} - {'$ORT_PACKAGE'}" in " ".join(stage.all("RUN"))
+    assert "{'onnxruntime', 'onnxruntime-gpu'} - {sys.argv[1]}" in BUILD_VENV.read_text()
+
+
+def test_the_recipe_installs_the_pinned_versions_and_nothing_else() -> None:
+    """Every pip install takes constraints.txt (what CI tested), except the project alone, without
+    dependencies; so an image built next month serves the versions of today's tests."""
+    installs = [line for line in recipe_lines() if re.match(r"pip install\b", line)]
+    assert installs == [
+        "pip install --no-cache-dir -c constraints.txt -r requirements.txt",
+        "pip install --no-cache-dir --no-deps .",
+    ]
+    lines = recipe_lines()
+    assert lines[0] == "set -eu"  # a failed step fails the build
+    assert lines[-1] == 'python -c "$check"'
+
+
+def test_no_apt_cache_is_left_in_a_layer(stages: dict[str, Stage]) -> None:
+    """Each apt-get install cleans the package cache and the lists in the same layer."""
+    runs = [run for stage in stages.values() for run in stage.all("RUN")]
+    runs.append(" && ".join(recipe_lines()))
+    installs = [run for run in runs if "apt-get install" in run]
+    assert len(installs) == 3  # the two Python stages, the recipe's python3.11-venv
+    for run in installs:
+        assert "apt-get clean" in run and "rm -rf /var/lib/apt/lists/*" in run, run
+
+
+@pytest.mark.parametrize(("name", "engine"), [("cpu", "OpenVINO on CPU"), ("gpu", "ONNX Runtime on CUDA")])
+def test_labels_name_the_engine_that_serves(stages: dict[str, Stage], name: str, engine: str) -> None:
+    labels = " ".join(stages[name].all("LABEL"))
+    description = re.search(r'org\.opencontainers\.image\.description="([^"]+)"', labels)
+    assert description and engine in description.group(1)
 
 
 # -------------------------------------------------------------------------------------- hadolint
@@ -301,6 +353,7 @@ def in_context(path: str) -> bool:
         "service/__pycache__/main.cpython-311.pyc",
         "reid_contract/__pycache__/metadata.cpython-311.pyc",
         "models/stage1.pt",
+        "deploy/k8s/base/kustomization.yaml",
         ".pytest_cache/v/cache/nodeids",
     ],
 )
@@ -317,6 +370,8 @@ def test_context_holds_what_the_dockerfile_copies(stages: dict[str, Stage]) -> N
     assert sources == {
         "pyproject.toml",
         "README.md",
+        "constraints.txt",
+        "deploy/docker/build-venv.sh",
         "reid_contract",
         "service",
         MODEL,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reid_client.cli import main
+from reid_client.cli import DEFAULT_URL, main
 from reid_client.multipart import FilePart, MultipartBody
 from reid_client.progress import ProgressBar
 
@@ -174,7 +174,7 @@ def test_tracks_sends_video_and_tracker_file_and_writes_the_mot_answer(stub: Stu
     mot.write_text("1,1,0,0,10,20,1\n")
     stub.answer = {"tracks": [], "mot": "1,camA:1,0,0,10,20,1\n"}
     out_file = tmp_path / "global.txt"
-    code, out, _ = run(
+    code, out, err = run(
         [
             "--url",
             stub.url,
@@ -191,8 +191,10 @@ def test_tracks_sends_video_and_tracker_file_and_writes_the_mot_answer(stub: Stu
         ]
     )
     assert code == 0
-    assert out.count("\n") == 1 and json.loads(out)["mot"].startswith("1,camA:1")
+    # the MOT text goes to its file only, not repeated inside the JSON on stdout
+    assert out.count("\n") == 1 and json.loads(out) == {"tracks": []}
     assert out_file.read_text() == "1,camA:1,0,0,10,20,1\n"
+    assert str(out_file) in err
     [sent] = stub.received
     assert sent.path == "/tracks"
     assert [(f, n) for f, n, _ in sent.files] == [("video", "cam.mp4"), ("tracks", "cam.txt")]
@@ -248,6 +250,23 @@ def test_help_is_exit_0_and_documents_the_exit_codes(capsys: pytest.CaptureFixtu
     assert main(["--help"], env={}) == 0
     text = capsys.readouterr().out
     assert "exit codes" in text and "REID_API_KEY" in text and "tracks" in text
+
+
+def test_help_gives_the_default_url_once(capsys: pytest.CaptureFixture) -> None:
+    assert main(["--help"], env={}) == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help text
+    assert text.count(DEFAULT_URL) == 1 and "None" not in text
+    assert f"default: $REID_URL, else {DEFAULT_URL}" in text
+
+
+def test_tracks_without_mot_out_prints_the_whole_answer(stub: Stub, tmp_path: Path) -> None:
+    clip, mot = tmp_path / "cam.mp4", tmp_path / "cam.txt"
+    clip.write_bytes(b"video")
+    mot.write_text("1,1,0,0,10,20,1\n")
+    stub.answer = {"tracks": [], "mot": None}
+    code, out, _ = run(["--url", stub.url, "tracks", str(clip), str(mot), "--camera", "camA"])
+    assert code == 0 and json.loads(out) == {"tracks": [], "mot": None}
+    assert "mot_output" not in stub.received[0].fields
 
 
 def test_multipart_length_is_exact_and_progress_reaches_the_end(tmp_path: Path) -> None:

@@ -1,0 +1,37 @@
+#!/bin/sh
+# The Dockerfile's builder, one recipe for both images: make /opt/venv with the service's runtime
+# and the service, from the sources in the working directory (pyproject.toml, constraints.txt,
+# reid_contract/, service/).
+#
+#   sh build-venv.sh ORT_PACKAGE CHECK
+#
+# ORT_PACKAGE: the ONNX Runtime distribution that replaces `onnxruntime` in the project's dependency
+# list (onnxruntime on the CPU image, onnxruntime-gpu on the GPU one). CHECK: Python code run last in
+# the venv, which fails the build when the image could not serve (imports, providers).
+set -eu
+ort_package=$1
+check=$2
+# python3.11-venv (ensurepip) only where the interpreter lacks it; it stays in the builder stage.
+if ! python3.11 -c "import ensurepip" 2>/dev/null; then
+    apt-get update
+    apt-get install -y --no-install-recommends python3.11-venv
+    apt-get clean
+    rm -rf /var/lib/apt/lists/*
+fi
+python3.11 -m venv /opt/venv
+PATH=/opt/venv/bin:$PATH
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+# Behind a TLS-intercepting proxy: the CA bundle given as the optional build secret pip_ca.
+if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi
+# The runtime requirements are the project's own list with onnxruntime swapped for ORT_PACKAGE, each
+# at the version of constraints.txt (what CI tested; scripts/lock.sh), then the project itself
+# without dependencies: no optional extra (training) can get in.
+python -c "import re, sys, tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(re.sub(r'^onnxruntime(?=[<>=!~ ;\[]|$)', sys.argv[1], d) for d in deps))" "$ort_package" > requirements.txt
+pip install --no-cache-dir -c constraints.txt -r requirements.txt
+pip install --no-cache-dir --no-deps .
+# The two ONNX Runtime wheels shadow each other (the GPU one then silently runs on the CPU): the
+# build fails if the other one got in too.
+python -c "import importlib.metadata as md, sys; names = {d.metadata['Name'].lower() for d in md.distributions()}; bad = names & ({'onnxruntime', 'onnxruntime-gpu'} - {sys.argv[1]}); sys.exit(f'both ONNX Runtime wheels installed: {sorted(bad)}' if bad else 0)" "$ort_package"
+# No build tools in the venv that the image copies.
+pip uninstall --no-cache-dir -y -q pip setuptools
+python -c "$check"
