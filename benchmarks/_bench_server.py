@@ -109,9 +109,9 @@ def _timed_async(key: str, fn: Any) -> Any:
 def install_profiling() -> None:
     """Wrap the functions /embed goes through; thread-pool work sees the request's record because
     asyncio.to_thread copies the context (and the record is one shared dict)."""
-    from service import usecases
     from service.api import requests
     from service.inference import embedder, session
+    from service.usecases import embed as usecases
 
     requests.read_form = _timed_async("parse", requests.read_form)
     usecases.decode_upload = _timed_sync("decode", usecases.decode_upload)

@@ -31,7 +31,7 @@ import numpy as np
 from devtools.harness import LiveServer
 from service.core.config import DEFAULT_MODEL, Settings
 from service.media.decode import MediaLimits, Upload, open_video
-from service.tracks.crops import FootageLimits, read_crops
+from service.tracks.crops import CutJob, FootageLimits, read_crops
 from service.tracks.plan import CropRules
 from service.tracks.trackfile import TrackFileLimits
 
@@ -81,7 +81,8 @@ def grab_only(video: bytes) -> int:
 
 def crops(video: bytes, mot: str) -> tuple[int, int]:
     limits = FootageLimits(MEDIA, TrackFileLimits(), max_video_frames=MEDIA.max_frames)
-    result = read_crops(Upload("clip.mp4", video), mot.encode(), limits, CropRules(), (160, 64), 16)
+    job = CutJob(Upload("clip.mp4", video), mot.encode(), size=(160, 64), frames_per_chunk=16)
+    result = read_crops(job, limits, CropRules())
     return result.frames_decoded, len(result.crops)
 
 

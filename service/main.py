@@ -1,8 +1,8 @@
 """The application factory and the `reid-serve` / `python -m service` entry point.
 
-`create_app(settings)` builds everything from one `Settings` object; the model is loaded and warmed
-in the lifespan (off the event loop), so `/healthz` answers at once and `/readyz` turns ready when
-the model can serve.
+`create_app(settings)` builds everything from one `Settings` object through the composition root
+(service/build.py); the model is loaded and warmed in the lifespan (off the event loop), so `/healthz`
+answers at once and `/readyz` turns ready when the model can serve.
 """
 
 from __future__ import annotations
@@ -10,29 +10,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from service import __version__
 from service.api import errors
 from service.api.middleware import BodyLimit, RequestMetrics
 from service.api.ratelimit import RateLimit
-from service.api.routes import audit, embed, gallery, health, match, model, tracks, ui
-from service.audit import open_audit
-from service.core.budget import MIB, MemoryBudget, budget_from_limit, cgroup_memory_limit, physical_memory
+from service.api.routes import audit, docs, embed, gallery, health, match, model, tracks, ui
+from service.build import build_state, load_runtime
 from service.core.config import Settings
-from service.core.memory import limit_malloc_arenas, resident_bytes, trim_heap
+from service.core.memory import limit_malloc_arenas
 from service.core.metrics import Metrics
-from service.core.security import KeyRing, Principal
-from service.gallery import matrix_factory, open_store
+from service.core.security import Principal, describe_access
 from service.gallery.retention import sweep_forever
-from service.inference.batcher import MicroBatcher
-from service.inference.embedder import Embedder
-from service.inference.session import ModelSession
-from service.media.decode import MediaLimits
 from service.state import AppState
 
 log = logging.getLogger("service")
@@ -40,120 +35,78 @@ log = logging.getLogger("service")
 # Multipart framing around the files themselves; the per-file limits are applied after parsing.
 BODY_OVERHEAD = 1024 * 1024
 
-
-def memory_budget(settings: Settings) -> MemoryBudget:
-    """The requests' memory budget, once the model is loaded (what the process then holds is not the
-    requests' to use)."""
-    limit = settings.memory_limit_bytes or cgroup_memory_limit() or physical_memory()
-    resident = resident_bytes()
-    size = settings.memory_budget_bytes or budget_from_limit(limit, settings.memory_budget_fraction, resident)
-    log.info(
-        "memory budget for requests: %d MiB (limit %d MiB, %d MiB resident at start)",
-        size // MIB,
-        limit // MIB,
-        resident // MIB,
-    )
-    return MemoryBudget(size, settings.memory_budget_wait_s, on_idle=trim_heap)
+DESCRIPTION = (
+    "Tracklets, or a camera's clip and its tracker's boxes, in; sequence embeddings, gallery matches "
+    "and global ids out. The model served, its version and what runs it: GET /model."
+)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    metrics = Metrics()
-    state = AppState(
-        settings=settings,
-        metrics=metrics,
-        store=open_store(
-            settings.redis_url,
-            settings.redis_namespace,
-            matrix_factory(
-                settings.gallery_index,
-                min_rows=settings.gallery_index_min_rows,
-                nprobe=settings.gallery_index_nprobe,
-            ),
-        ),
-        audit=open_audit(
-            settings.redis_url,
-            settings.redis_namespace,
-            settings.audit_max_entries,
-            settings.audit_retention_days * 86400,
-        ),
-        keys=KeyRing.from_settings(
-            [k.get_secret_value() for k in settings.api_keys],
-            settings.api_key.get_secret_value() if settings.api_key else None,
-        ),
-        limits=MediaLimits(
-            max_bytes=settings.max_upload_bytes,
-            max_frames=settings.max_frames,
-            max_frame_pixels=settings.max_frame_pixels,
-            max_archive_members=settings.max_archive_members,
-        ),
-    )
+def lifespan_of(state: AppState) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Load the model and serve it until the app stops: the runtime is made once, here."""
 
     async def record_expiry(ids: list[str]) -> None:
         await state.audit_event(Principal("retention", "admin"), "expire", tuple(ids), len(ids))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if state.keys.open:
-            log.warning("no API key is set: anyone who reaches the service can change the gallery")
-        session = await asyncio.to_thread(ModelSession.from_settings, settings)
-        await asyncio.to_thread(session.warmup)
-        state.budget = memory_budget(settings)
-        metrics.track_budget(state.budget)
-        batcher = MicroBatcher.from_settings(
-            session.run,
-            settings,
-            on_batch=metrics.observe_batch,
-            engine_frames_per_call=session.engine.frames_per_call,
-        )
-        batcher.start()
-        metrics.track_queue(lambda: batcher.queue_depth)
-        info = session.engine
-        metrics.describe_engine(info.engine, info.version, info.device, info.precision, session.parity.worst)
-        state.session, state.embedder = session, Embedder(session, batcher)
-        state.ready = True
+        log.log(*describe_access(state.keys, state.settings.allow_open, state.settings.protect_reads))
+        runtime = await load_runtime(state.settings, state.metrics)
+        state.runtime = runtime
+        info = runtime.session.engine
         log.info(
-            "ready: model %s on %s %s (%s, %s), gallery %s",
-            session.metadata.model_id,
-            info.engine,
+            "ready: model %s on %s %s (%s, %s), gallery %s (service %s)",
+            runtime.meta.model_id,
+            info.name,
             info.version,
             info.device,
             info.precision,
-            "redis" if settings.redis_url else "in-process memory",
+            state.gallery,
+            __version__,
         )
         retention = asyncio.create_task(
-            sweep_forever(state.store, session.metadata.model_id, record_expiry), name="reid-retention"
+            sweep_forever(state.store, runtime.meta.model_id, record_expiry), name="reid-retention"
         )
         try:
             yield
         finally:
             retention.cancel()
-            state.ready = False
-            await batcher.close()
+            state.stopping = True
+            await runtime.batcher.close()
             await state.store.close()
             await state.audit.close()
 
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    state = build_state(settings, Metrics())
     app = FastAPI(
         title="Video person re-identification",
-        version="1.0.0",
-        description="Tracklets in, sequence embeddings and gallery matches out (GRU-RCN, Wu et al. 2016).",
-        lifespan=lifespan,
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan_of(state),
+        docs_url=None,  # /docs and /redoc with their files served here: docs.install
+        redoc_url=None,
     )
     app.state.reid = state
-    routers = (embed, match, tracks, gallery, audit, model, health)
-    for router in (r.router for r in routers):
-        app.include_router(router)
+    for router in (embed, match, tracks, gallery, audit, model, health):
+        app.include_router(router.router)
     ui.install(app)
+    docs.install(app)
     errors.install(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST", "DELETE"]
         )
     app.add_middleware(
-        BodyLimit, max_bytes=settings.max_upload_bytes + BODY_OVERHEAD, budget=lambda: state.budget
+        BodyLimit,
+        max_bytes=settings.max_upload_bytes + BODY_OVERHEAD,
+        budget=state.budget,
+        upload_limit=settings.max_upload_bytes,
     )
     app.add_middleware(RateLimit, per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst)
-    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(RequestMetrics, metrics=state.metrics)
     return app
 
 

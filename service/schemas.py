@@ -257,6 +257,9 @@ class Cleared(BaseModel):
 
 
 class Health(BaseModel):
+    """Alive; the service's and the model's versions are in the X-Service-Version and X-Model-Version
+    headers (the body stays what probes compare against)."""
+
     status: Literal["ok"]
 
 
@@ -266,8 +269,49 @@ class Readiness(BaseModel):
     engine: str | None = Field(None, description="onnxruntime or openvino: what runs the model")
     precision: str | None = Field(None, description="fp32, bf16, fp16 or int8: what the engine computes in")
     providers: list[str]
-    gallery: Literal["memory", "redis"]
+    gallery: str = Field(description="where the gallery is kept: memory (lost at exit) or redis")
     gallery_reachable: bool
+
+
+class ParityCard(BaseModel):
+    checked: bool = Field(description="whether the engine was held to the file's reference embeddings")
+    worst_cosine: float | None = Field(description="the lowest cosine to a reference embedding")
+    min_cosine: float = Field(description="the lowest the service accepts")
+    probe_lengths: list[int] = Field(description="the tracklet lengths probed")
+
+
+class EngineCard(BaseModel):
+    """What runs the model: the engine chosen at start, the precision it computes in, and why."""
+
+    name: str = Field(description="onnxruntime or openvino")
+    version: str = Field(description="the engine's own version")
+    precision: str = Field(
+        description="what the engine computes in (fp32, bf16, fp16, int8); the card's `precision` "
+        "is what the file's weights are stored in"
+    )
+    chosen_because: str
+    parity: ParityCard
+
+
+class ServedLimits(BaseModel):
+    max_upload_bytes: int
+    max_frames: int
+    max_frame_pixels: int
+    max_batch: int
+
+
+class ModelCard(ModelMetadata):
+    """The served model's card from its file's metadata (`version` is the model's, `precision` the
+    file's weights'), and what serves it: this service's version, the device, the engine."""
+
+    id: str = Field(description="name@version: the tag of every gallery vector this model makes")
+    service_version: str = Field(description="the version of this service (the package's)")
+    device: str = Field(description="where the model runs: cpu, cuda or an OpenVINO device such as gpu")
+    providers: list[str] = Field(
+        description="ONNX Runtime's execution providers in use, or OpenVINO's device"
+    )
+    engine: EngineCard
+    limits: ServedLimits
 
 
 class AuditRecord(BaseModel):
@@ -295,3 +339,102 @@ class AuditRecord(BaseModel):
 class AuditPage(BaseModel):
     items: list[AuditRecord]
     next: str | None = Field(description="pass as `before` for the next (older) page")
+
+
+# POST /tracks: its form (a clip, its tracker file, what to do) and its answer.
+
+TrackAction = Literal["embed", "enroll", "match", "match-or-enroll"]
+ThresholdSource = Literal["request", "model"]
+
+
+class TracksOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    camera: Label = Field(description="the camera the clip comes from; stored with enrolled tracks")
+    action: TrackAction = Field(
+        description="embed: return each track's embedding; enroll: add each track to the gallery; "
+        "match: rank the gallery for each track; match-or-enroll: each track takes the id of its best "
+        "match at or over `threshold`, or is enrolled as a new person"
+    )
+    threshold: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="minimum cosine similarity of a match; match-or-enroll without one uses the "
+        "model's own, calibrated at REID_MATCH_FALSE_MATCH_RATE on cameras it never saw (GET /model: "
+        "calibration). A cosine means something else for every model: never reuse another model's",
+    )
+    start_time: float | None = Field(
+        None,
+        ge=0,
+        le=1e11,
+        description="seconds since the epoch of the clip's first frame (times are then absolute)",
+    )
+    fps: float | None = Field(None, ge=0.01, le=1000, description="frame rate; default: the video's own")
+    id_template: str = Field(
+        "{camera}:{track}",
+        min_length=1,
+        max_length=200,
+        description="gallery id of a new entry, from {camera}, {track} (the tracker's id) and {start} "
+        "(start_time in whole seconds): tracker ids restart with each clip, so use {start} for a "
+        "camera's later clips; ids in use are refused (409)",
+    )
+    exclude_own_camera: bool = Field(True, description="never match entries of this camera (re-id protocol)")
+    top_k: int | None = Field(None, ge=1, description="match: entries returned per track")
+    ttl_seconds: int | None = Field(None, gt=0, le=100 * 365 * 86400, description="retention of new entries")
+    mot_output: bool = Field(
+        False, description="enroll / match-or-enroll: also answer the tracker file with gallery ids (`mot`)"
+    )
+
+
+class TracksForm(TracksOptions):
+    video: bytes | SkipJsonSchema[None] = Field(None, description="the camera's clip (mp4, avi, mkv, webm)")
+    tracks: bytes | SkipJsonSchema[None] = Field(
+        None, description="the tracker's output for that clip: MOTChallenge CSV or a JSON list of boxes"
+    )
+
+
+class TrackResult(BaseModel):
+    track_id: int
+    result: Literal["skipped", "embedded", "enrolled", "matched", "searched"]
+    gallery_id: str | None = Field(None, description="enrolled as, or matched to (match-or-enroll)")
+    similarity: float | None = Field(None, description="match-or-enroll: to the entry matched")
+    frames_seen: int = Field(description="boxes the tracker gave for this track")
+    frames_usable: int = Field(description="boxes that passed the crop rules")
+    frames_used: int = Field(description="crops embedded, sampled evenly over the track's life")
+    chunks: int
+    first_frame: int
+    last_frame: int
+    first_seen: float = Field(
+        description="seconds: since the epoch with start_time, else since the clip's start"
+    )
+    last_seen: float
+    dropped: dict[str, int] = Field(description="boxes dropped, by rule")
+    skipped: str | None = Field(None, description="why no embedding was made")
+    matches: list[MatchItem] | None = Field(None, description="match: the best gallery entries")
+    embedding: list[float] | None = Field(None, description="embed: the track's embedding")
+
+
+class VideoInfo(BaseModel):
+    width: int
+    height: int
+    fps: float
+    fps_from: Literal["request", "video"]
+    frames_decoded: int
+
+
+class TracksResponse(BaseModel):
+    model: ModelRef
+    camera: str
+    action: TrackAction
+    tracker_format: Literal["mot", "json"]
+    boxes: int
+    video: VideoInfo
+    threshold: float | None = Field(None, description="the minimum similarity of a match, where one applied")
+    threshold_from: ThresholdSource | None = Field(
+        None, description="request: given with it; model: the model file's calibrated threshold"
+    )
+    tracks: list[TrackResult] = Field(description="every track of the tracker file, by first frame")
+    enrolled: list[EntryOut] = Field(default_factory=list)
+    mot: str | None = Field(None, description="with mot_output: the tracker file under gallery ids")
+    seconds: float

@@ -8,14 +8,10 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import error_response, service_error_response
+from service.core import request_cost
 from service.core.budget import MemoryBudget
 from service.core.errors import ServiceError, TooLarge
 from service.core.metrics import Metrics
-
-# A body is held about twice while it is parsed: the bytes received, and the uploads read from them.
-BODY_COPIES = 2
-# Bodies under this size reserve nothing: JSON calls and small crops cost less than the bookkeeping.
-SMALL_BODY = 256 * 1024
 
 
 class BodyLimit:
@@ -29,11 +25,24 @@ class BodyLimit:
     """
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, budget: Callable[[], MemoryBudget] | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        budget: Callable[[], MemoryBudget | None] = lambda: None,
+        upload_limit: int | None = None,
     ) -> None:
+        """`budget()`: the process's memory budget, None until the model is loaded (until then no
+        request can be served, so there is nothing to reserve for). `upload_limit`: the setting
+        (REID_MAX_UPLOAD_BYTES) that `max_bytes` allows for, named in the refusal."""
         self.app = app
         self.max_bytes = max_bytes
         self.budget = budget
+        self.refusal = (
+            f"request body over {max_bytes} bytes"
+            if upload_limit is None
+            else f"request body over the upload limit, REID_MAX_UPLOAD_BYTES={upload_limit} bytes "
+            f"(and {max_bytes - upload_limit} bytes of multipart framing)"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,18 +50,18 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = error_response(413, TooLarge.code, f"request body over {self.max_bytes} bytes")
+            response = error_response(413, TooLarge.code, self.refusal)
             await response(scope, receive, send)
             return
         reservation = None
-        if self.budget is not None and declared is not None and declared.isdigit():
-            size = int(declared)
-            if size >= SMALL_BODY:
-                try:
-                    reservation = await self.budget().reserve(BODY_COPIES * size, "this upload")
-                except ServiceError as exc:
-                    await service_error_response(exc)(scope, receive, send)
-                    return
+        budget = self.budget()
+        nbytes = request_cost.body_bytes(int(declared)) if declared is not None and declared.isdigit() else 0
+        if budget is not None and nbytes:
+            try:
+                reservation = await budget.reserve(nbytes, "this upload")
+            except ServiceError as exc:
+                await service_error_response(exc)(scope, receive, send)
+                return
         seen = 0
 
         async def limited() -> Message:
@@ -61,7 +70,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise TooLarge(f"request body over {self.max_bytes} bytes")
+                    raise TooLarge(self.refusal)
             return message
 
         async def sending(message: Message) -> None:

@@ -10,7 +10,7 @@ import json
 import types
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import numpy as np
 from fastapi import Depends, Request
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
-from reid_contract import ModelMetadata
+from reid_contract import Calibration, ModelMetadata
 from service.api.deps import StateDep
 from service.core.config import Settings
 from service.core.errors import BadInput, Conflict, TooLarge, UnsupportedMedia
@@ -31,12 +31,17 @@ from service.schemas import (
     MatchFilters,
     MatchForm,
     MatchJSON,
+    ThresholdSource,
     TrackletForm,
     TrackletOptions,
+    TracksForm,
+    TracksOptions,
 )
-from service.tracks.schemas import TracksForm, TracksOptions
-from service.tracks.usecase import TracksInput, check_options, resolve_threshold
-from service.usecases import KINDS, EnrollInput, MatchQuery, Probe, TrackletUpload
+from service.tracks.associate import check_template
+from service.usecases.embed import KINDS, Probe, TrackletUpload
+from service.usecases.gallery import EnrollInput
+from service.usecases.match import MatchQuery
+from service.usecases.tracks import WRITES, TracksInput
 
 M = TypeVar("M", bound=BaseModel)
 MAX_FIELDS = 64
@@ -97,7 +102,7 @@ class UploadForm:
         try:
             return model.model_validate(values)
         except ValidationError as exc:
-            raise BadInput(describe(exc)) from None
+            raise BadInput(describe(exc, model)) from None
 
     def tracklet(self, options: TrackletOptions, prefix: str = "") -> TrackletUpload | None:
         """The one upload form used under `prefix` (None when there is none)."""
@@ -119,11 +124,16 @@ class UploadForm:
         return tracklet
 
 
-def describe(exc: ValidationError) -> str:
+def describe(exc: ValidationError, model: type[BaseModel] | None = None) -> str:
     parts = []
     for err in exc.errors(include_url=False, include_input=False):
         where = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{where}: {err['msg']}")
+        message = err["msg"]
+        # a missing choice (e.g. /tracks' action) says which values it takes, as a wrong one does
+        annotation = model.model_fields[where].annotation if model and where in model.model_fields else None
+        if err["type"] == "missing" and get_origin(annotation) is Literal:
+            message += f"; one of {', '.join(map(str, get_args(annotation)))}"
+        parts.append(f"{where}: {message}")
     return "; ".join(parts[:10])
 
 
@@ -140,7 +150,7 @@ async def read_json(request: Request, model: type[M], max_bytes: int) -> M:
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
-        raise BadInput(describe(exc)) from None
+        raise BadInput(describe(exc, model)) from None
 
 
 async def read_form(request: Request, limits: MediaLimits) -> UploadForm:
@@ -239,7 +249,7 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
 
 async def tracklet_upload(request: Request, state: StateDep) -> TrackletUpload:
     """POST /embed: one tracklet and its options (TrackletForm)."""
-    state.require_embedder()
+    state.serving()
     form = await read_form(request, state.limits)
     form.reject_unknown(TrackletForm)
     options = form.parse(TrackletOptions)
@@ -318,7 +328,7 @@ def _search_filters(filters: MatchFilters) -> SearchFilters:
 
 async def tracks_input(request: Request, state: StateDep) -> TracksInput:
     """POST /tracks: a clip, its tracker file, and what to do with the tracks (TracksForm)."""
-    state.require_embedder()
+    state.serving()
     form = await read_form(request, state.limits)
     form.reject_unknown(TracksForm)
     options = form.parse(TracksOptions)
@@ -331,8 +341,44 @@ async def tracks_input(request: Request, state: StateDep) -> TracksInput:
     options, threshold_from = resolve_threshold(
         options, state.meta.calibration, state.settings.match_false_match_rate
     )
-    check_options(options, state.settings.max_top_k)
+    check_tracks_options(options, state.settings.max_top_k)
     return TracksInput(files["video"], files["tracks"], options, threshold_from)
+
+
+def resolve_threshold(
+    options: TracksOptions, calibration: Calibration | None, false_match_rate: float
+) -> tuple[TracksOptions, ThresholdSource | None]:
+    """match-or-enroll's threshold: the request's, or else the one the model file was calibrated
+    to at `false_match_rate` on cameras it never saw. A cosine means something else for every
+    model, so there is no threshold to fall back on when the file carries none."""
+    if options.action not in ("match", "match-or-enroll"):
+        return options, None  # nothing is decided by a similarity: no threshold to report
+    if options.threshold is not None:
+        return options, "request"
+    if options.action == "match":
+        return options, None  # match ranks; a threshold there is only a filter the caller may give
+    if calibration is None:
+        raise BadInput(
+            "match-or-enroll needs a threshold (the minimum cosine similarity of a match): "
+            "this model's file carries no calibrated one"
+        )
+    try:
+        threshold = calibration.threshold_at(false_match_rate)
+    except KeyError as exc:
+        raise BadInput(f"give a threshold: {exc.args[0]}") from None
+    return options.model_copy(update={"threshold": threshold}), "model"
+
+
+def check_tracks_options(options: TracksOptions, max_top_k: int) -> None:
+    """Everything about the options that can be refused before the clip is decoded."""
+    if options.action == "match-or-enroll" and options.threshold is None:
+        raise BadInput("match-or-enroll needs a threshold (the minimum cosine similarity of a match)")
+    if options.action in WRITES:
+        check_template(options.id_template)
+    elif options.mot_output:
+        raise BadInput("mot_output needs gallery ids: action enroll or match-or-enroll")
+    if options.top_k is not None and options.top_k > max_top_k:
+        raise BadInput(f"top_k is at most {max_top_k}")
 
 
 TrackletUploadDep = Annotated[TrackletUpload, Depends(tracklet_upload)]

@@ -1,6 +1,7 @@
 """All settings of the service, read once from `REID_*` environment variables (or a .env file).
 
-`Settings()` is built in `service.main` and passed down; no other module reads the environment.
+`Settings()` is built in `service.main`; the composition root (`service.build`) makes every component
+from it, once. No other module reads the environment.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from reid_contract import PrecisionSetting
 
 # A list setting from the environment: a JSON list, or names separated by commas.
 NameList = Annotated[list[str], NoDecode]
@@ -39,7 +42,7 @@ class Settings(BaseSettings):
     engine: Literal["auto", "onnxruntime", "openvino"] = "auto"
     # auto = the fastest precision that passes the file's parity probe (bf16 on CPUs with AVX512_BF16
     # or AMX, fp32 elsewhere); any other = that one or no start
-    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = "auto"
+    precision: PrecisionSetting = "auto"
     openvino_device: str = "CPU"  # OpenVINO's device name: CPU, or GPU where its plugin sees one
     # ONNX Runtime providers in order of preference (implies engine onnxruntime); empty: the engine's
     # own choice
@@ -56,12 +59,44 @@ class Settings(BaseSettings):
     gallery_index_min_rows: int = Field(500_000, ge=1)
     gallery_index_nprobe: int = Field(128, ge=1)  # inverted lists visited per query: recall vs speed
 
-    # security: with no key at all, everything is open (a warning is logged at start)
+    # gallery in Milvus (the `milvus` extra; docs/gallery.md, "Milvus"): set, it is the store, and
+    # search, filters, counting and paging run in Milvus (replicas keep no copy); redis_url, if also
+    # set, then holds only the locks of enrolments and the thumbnails. A server or cluster URI
+    # (http://host:19530) or a local file (Milvus Lite: tests and trials, one process)
+    milvus_uri: str | None = None
+    milvus_token: SecretStr | None = None  # user:password or an API key, where the server wants one
+    milvus_collection_prefix: str = Field("reid", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    # the vector index of each model's collection: HNSW (approximate, default), IVF_FLAT, or FLAT (exact)
+    milvus_index: Literal["HNSW", "IVF_FLAT", "FLAT"] = "HNSW"
+    milvus_hnsw_m: int = Field(16, ge=2, le=2048)
+    milvus_hnsw_ef_construction: int = Field(200, ge=1)
+    milvus_search_ef: int = Field(64, ge=1)  # HNSW candidates per search (at least top_k): recall vs speed
+    milvus_ivf_nlist: int = Field(1024, ge=1)
+    milvus_ivf_nprobe: int = Field(32, ge=1)
+    # Strong: an acknowledged enrolment is found, and an acknowledged erasure never returned, by the
+    # next read of any replica (costs the server's time tick, 200 ms by default on Milvus 2.3);
+    # Bounded/Session/Eventually read faster and may be a moment behind (merges of mode=add and the
+    # retention sweep always read Strong)
+    milvus_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = "Strong"
+    milvus_timeout_s: float = Field(10.0, gt=0)  # per Milvus call; past it the request answers 503
+    # deleted rows leave the segments at a compaction, started at most this often after deletes
+    milvus_compact_interval_s: float = Field(600.0, gt=0)
+    # thumbnails of a Milvus gallery live in Redis (not in Milvus, whose loaded collections sit in
+    # memory), each kept for its entry's retention but at most this long (unset: the entry's)
+    milvus_thumbnail_ttl_seconds: int | None = Field(86_400, gt=0)
+
+    # security, closed by default (docs/security.md): with no key at all only loopback clients are
+    # served (others get 401) unless allow_open; with keys, reads need one too unless protect_reads
+    # is false
     api_key: SecretStr | None = None  # one admin key, named "default"
     # named keys with roles, `name:role:key` entries (JSON list or comma separated); roles: read
     # (embed, match, list), write (+ enroll, delete), admin (+ clear, audit trail)
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    protect_reads: bool = False  # true: reads need a key too (at least `read`)
+    # with neither of the two: the admin key kept in this file, generated and logged once at the
+    # first start when the file is missing (the images set /var/lib/reid/api-key, a volume in compose)
+    api_key_file: Path | None = None
+    protect_reads: bool = True  # false: reads (embed, match, list, entries, thumbnails) need no key
+    allow_open: bool = False  # true: with no key, every client may do everything (not just loopback)
 
     # privacy: retention of gallery entries (unset: kept until deleted) and of the audit trail
     gallery_ttl_seconds: int | None = Field(None, gt=0)
@@ -135,7 +170,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
-    @field_validator("api_key", "redis_url", mode="before")
+    @field_validator("api_key", "redis_url", "api_key_file", "milvus_uri", "milvus_token", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """`REID_API_KEY=` (as compose passes an unset variable) means no key, not an empty key."""

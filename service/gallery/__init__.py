@@ -1,4 +1,5 @@
-"""Gallery stores: the interface, the in-memory matrix searches run on, and its two keepers."""
+"""Gallery stores: the interface, the in-memory matrix searches run on, and its keepers (which one
+serves is chosen by `service.build.build_store`)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ __all__ = [
     "RedisStore",
     "SearchFilters",
     "matrix_factory",
-    "open_store",
 ]
 
 MatrixFactory = Callable[[], GalleryMatrix]
@@ -38,14 +38,3 @@ def matrix_factory(
 
     require_faiss()
     return lambda: GalleryMatrix(SearchIndex(min_rows=min_rows, nprobe=nprobe))
-
-
-def open_store(
-    redis_url: str | None, namespace: str = "reid", matrices: MatrixFactory = GalleryMatrix
-) -> GalleryStore:
-    """The store the settings ask for: Redis at `redis_url`, or process memory when it is None;
-    searches run on `matrices()`, one per model. Nothing connects here; the Redis client connects
-    on first use."""
-    if redis_url is None:
-        return MemoryStore(matrices)
-    return RedisStore(redis_url, namespace, matrices=matrices)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from service.gallery.base import EnrollMode, Entry, Match, SearchFilters
-from service.gallery.core import check_mode, enrolled, unit_vector
+from service.gallery.enrolment import check_mode, enrolled, unit_vector
 from service.gallery.matrix import GalleryMatrix
 
 

@@ -22,7 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.core.errors import Conflict, StoreUnavailable
 from service.gallery.base import EnrollMode, Entry, Match, SearchFilters
-from service.gallery.core import check_mode, fresh_entry, unit_vector
+from service.gallery.enrolment import check_mode, fresh_entry, unit_vector
 from service.gallery.matrix import GalleryMatrix
 
 STREAM_MAXLEN = 100_000  # approximate cap of each model's change stream

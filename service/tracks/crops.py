@@ -18,12 +18,31 @@ from service.tracks.cut import TrackDone, cut_crops
 from service.tracks.plan import CropPlan, CropRules, plan_crops
 from service.tracks.trackfile import TrackerFile, TrackFileLimits, parse_tracker_file
 
+# Called (in the decoding thread) with (crops, frame width, frame height) once the plan is known.
+Admit = Callable[[int, int, int], None]
+
 
 @dataclass(frozen=True)
 class FootageLimits:
     media: MediaLimits  # bytes and pixels of the video (its frame count is max_video_frames below)
     tracker: TrackFileLimits
     max_video_frames: int  # frames decoded per request: CPU time, not memory (crops bound that)
+
+
+@dataclass(frozen=True)
+class CutJob:
+    """What the cutting thread is given: a clip, its tracker file, the model's input, and whom to tell.
+
+    `on_track` as in cut_crops (each track's crops handed over as soon as they are cut); `admit(crops,
+    width, height)` is called once the plan is known and before any frame is decoded: the place to
+    wait for, or refuse, the memory the crops and frames will take."""
+
+    video: Upload
+    tracker_data: bytes
+    size: tuple[int, int]  # the model's input: (height, width)
+    frames_per_chunk: int
+    on_track: TrackDone | None = None
+    admit: Admit | None = None
 
 
 @dataclass(frozen=True)
@@ -37,33 +56,22 @@ class TrackCrops:
     frames_decoded: int
 
 
-def read_crops(
-    video: Upload,
-    tracker_data: bytes,
-    limits: FootageLimits,
-    rules: CropRules,
-    size: tuple[int, int],
-    frames_per_chunk: int,
-    on_track: TrackDone | None = None,
-    admit: Callable[[int, int, int], None] | None = None,
-) -> TrackCrops:
+def read_crops(job: CutJob, limits: FootageLimits, rules: CropRules) -> TrackCrops:
     """Parse the tracker file first (cheap, and its errors are the likeliest), then one pass over the
-    video. `size` is the model's (height, width); `on_track` as in cut_crops. `admit(crops, width,
-    height)` is called once the plan is known and before any frame is decoded: the place to wait for,
-    or refuse, the memory the crops and frames will take."""
-    if not tracker_data:
+    video."""
+    if not job.tracker_data:
         raise BadInput("the tracker file is empty")
-    tracker = parse_tracker_file(tracker_data, limits.tracker)
+    tracker = parse_tracker_file(job.tracker_data, limits.tracker)
     if tracker.last_frame > limits.max_video_frames:  # known before decoding: say so now
         raise TooLarge(
             f"the tracker file names frame {tracker.last_frame} ({tracker.last_frame_where}), over the "
             f"limit of {limits.max_video_frames} frames decoded per request (REID_TRACKS_MAX_VIDEO_FRAMES)"
         )
-    with open_video(video, limits.media) as reader:
-        plan = plan_crops(tracker, reader.width, reader.height, rules, frames_per_chunk)
-        if admit is not None:
-            admit(plan.crops, reader.width, reader.height)
-        cut = cut_crops(reader, plan, size, limits.max_video_frames, on_track=on_track)
+    with open_video(job.video, limits.media) as reader:
+        plan = plan_crops(tracker, reader.width, reader.height, rules, job.frames_per_chunk)
+        if job.admit is not None:
+            job.admit(plan.crops, reader.width, reader.height)
+        cut = cut_crops(reader, plan, job.size, limits.max_video_frames, on_track=job.on_track)
         return TrackCrops(
             tracker, plan, cut.crops, reader.width, reader.height, reader.fps, cut.frames_decoded
         )

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from service.core.errors import Conflict, ServiceError, StoreUnavailable
-from service.gallery import core
+from service.gallery import enrolment
 from service.gallery.base import Entry, GalleryStore
 
 
@@ -34,13 +34,13 @@ async def check_free(store: GalleryStore, model_id: str, ids: list[str]) -> None
 async def enroll_all(
     store: GalleryStore, entries: list[Entry], frames: Mapping[str, list[np.ndarray]], thumbnails: bool
 ) -> list[Entry]:
-    """Store every entry through the gallery core ("replace" of a free id), with its thumbnail strip
-    from `frames[id]` when thumbnails are on. On any failure, the entries stored so far are deleted
-    and the error re-raised."""
+    """Store every entry by the gallery's enrolment rules ("replace" of a free id), with its
+    thumbnail strip from `frames[id]` when thumbnails are on. On any failure, the entries stored so
+    far are deleted and the error re-raised."""
     stored: list[Entry] = []
     try:
         for entry in entries:
-            stored.append(await core.enroll(store, entry, "replace", frames.get(entry.id), thumbnails))
+            stored.append(await enrolment.enroll(store, entry, "replace", frames.get(entry.id), thumbnails))
     except BaseException as exc:
         left = await _undo(store, entries[: len(stored) + 1])
         if left:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service import usecases
 from service.api.deps import Reader, StateDep
 from service.api.errors import ERROR_RESPONSES
 from service.api.requests import TrackletUploadDep, request_body
 from service.schemas import EmbedResponse, TrackletForm
+from service.usecases import embed as usecase
 
 router = APIRouter(tags=["embed"])
 
@@ -21,4 +21,4 @@ router = APIRouter(tags=["embed"])
     summary="Embed one tracklet (frames, an archive of frames, or a video)",
 )
 async def embed(state: StateDep, caller: Reader, upload: TrackletUploadDep) -> EmbedResponse:
-    return await usecases.embed(state, upload)
+    return await usecase.embed(state, upload)

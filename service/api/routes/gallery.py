@@ -6,12 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from service import usecases
 from service.api.deps import Admin, Reader, StateDep, Writer
 from service.api.errors import ERROR_RESPONSES
 from service.api.requests import EnrollInputDep, request_body
-from service.core.errors import Conflict, NotFound
 from service.schemas import Cleared, Deleted, EnrollForm, EnrollJSON, EntryOut, GalleryPage
+from service.usecases import gallery as usecase
 
 router = APIRouter(prefix="/gallery", tags=["gallery"])
 
@@ -27,7 +26,7 @@ IdPath = Annotated[str, Path(pattern=r"^[\w.:@-]{1,128}$", description="gallery 
     summary="Enroll a tracklet or an embedding under an id (mode add: average with what is stored)",
 )
 async def enroll(state: StateDep, caller: Writer, request: EnrollInputDep) -> EntryOut:
-    return await usecases.enroll(state, caller, request)
+    return await usecase.enroll(state, caller, request)
 
 
 @router.get(
@@ -39,18 +38,14 @@ async def list_entries(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> GalleryPage:
-    items, total = await state.store.list(state.meta.model_id, offset, limit)
-    return GalleryPage(items=[EntryOut.of(e) for e in items], total=total, offset=offset, limit=limit)
+    return await usecase.list_entries(state, offset, limit)
 
 
 @router.get("/{entry_id}", response_model=EntryOut, responses=ERROR_RESPONSES, summary="One entry")
 async def get_entry(
     entry_id: IdPath, state: StateDep, caller: Reader, include_embedding: Annotated[bool, Query()] = False
 ) -> EntryOut:
-    entry = await state.store.get(state.meta.model_id, entry_id)
-    if entry is None:
-        raise NotFound(f"no gallery entry {entry_id!r} for model {state.meta.model_id}")
-    return EntryOut.of(entry, include_embedding)
+    return await usecase.get_entry(state, entry_id, include_embedding)
 
 
 @router.get(
@@ -60,11 +55,7 @@ async def get_entry(
     summary="The entry's thumbnail: a strip of a few frames of the enrolled tracklet",
 )
 async def get_thumbnail(entry_id: IdPath, state: StateDep, caller: Reader) -> Response:
-    jpeg = await state.store.get_thumbnail(state.meta.model_id, entry_id)
-    if jpeg is None:
-        raise NotFound(
-            f"no thumbnail for gallery entry {entry_id!r} (unknown id, or enrolled from an embedding)"
-        )
+    jpeg = await usecase.get_thumbnail(state, entry_id)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
 
 
@@ -75,11 +66,7 @@ async def get_thumbnail(entry_id: IdPath, state: StateDep, caller: Reader) -> Re
     summary="Delete one entry, every trace of it",
 )
 async def delete_entry(entry_id: IdPath, state: StateDep, caller: Writer) -> Deleted:
-    if not await state.store.delete(state.meta.model_id, entry_id):
-        raise NotFound(f"no gallery entry {entry_id!r} for model {state.meta.model_id}")
-    await state.audit_event(caller, "delete", (entry_id,), 1)
-    state.metrics.gallery_size.set(await state.store.count(state.meta.model_id))
-    return Deleted(deleted=entry_id)
+    return await usecase.delete(state, caller, entry_id)
 
 
 @router.delete(
@@ -91,14 +78,4 @@ async def delete_entry(entry_id: IdPath, state: StateDep, caller: Writer) -> Del
 async def clear(
     state: StateDep, caller: Admin, confirm: Annotated[str | None, Query(max_length=256)] = None
 ) -> Cleared:
-    model_id = state.meta.model_id
-    # A "+" left unencoded in a query string arrives as a space; model ids never hold spaces.
-    if confirm is None or confirm.replace(" ", "+") != model_id:
-        raise Conflict(
-            f"clearing removes every entry of {model_id}: repeat the request with ?confirm={model_id}",
-            code="confirmation_required",
-        )
-    removed = await state.store.clear(model_id)
-    await state.audit_event(caller, "clear", (), removed)
-    state.metrics.gallery_size.set(0)
-    return Cleared(model_id=model_id, removed=removed)
+    return await usecase.clear(state, caller, confirm)

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from service import __version__
 from service.api.deps import StateDep
 from service.core.errors import ServiceError
 from service.schemas import Health, Readiness
@@ -15,8 +16,15 @@ from service.schemas import Health, Readiness
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health, summary="The process is alive")
-async def healthz() -> Health:
+@router.get(
+    "/healthz",
+    response_model=Health,
+    summary="The process is alive; X-Service-Version and, once loaded, X-Model-Version say what runs",
+)
+async def healthz(state: StateDep, response: Response) -> Health:
+    response.headers["X-Service-Version"] = __version__
+    if state.runtime is not None:
+        response.headers["X-Model-Version"] = state.runtime.meta.version
     return Health(status="ok")
 
 
@@ -28,14 +36,14 @@ async def healthz() -> Health:
 )
 async def readyz(state: StateDep) -> JSONResponse:
     reachable = await state.store.ping()
-    session = state.session
+    session = state.runtime.session if state.runtime is not None else None
     body = Readiness(
         ready=state.ready and reachable,
         model=session.metadata.model_id if session is not None else None,
-        engine=session.engine.engine if session is not None else None,
+        engine=session.engine.name if session is not None else None,
         precision=session.engine.precision if session is not None else None,
         providers=session.providers_in_use if session is not None else [],
-        gallery="redis" if state.settings.redis_url else "memory",
+        gallery=state.gallery,
         gallery_reachable=reachable,
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
@@ -43,9 +51,9 @@ async def readyz(state: StateDep) -> JSONResponse:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(state: StateDep) -> Response:
-    if state.session is not None:
+    if state.runtime is not None:
         with contextlib.suppress(ServiceError):  # an unreachable store must not break the scrape
-            model_id = state.session.metadata.model_id
+            model_id = state.runtime.meta.model_id
             state.metrics.gallery_size.set(await state.store.count(model_id))
             state.metrics.gallery_indexed.set(1.0 if await state.store.approximate(model_id) else 0.0)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

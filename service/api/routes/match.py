@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from service import usecases
 from service.api.deps import Reader, StateDep, authorize
 from service.api.errors import ERROR_RESPONSES
 from service.api.requests import MatchQueryDep, request_body
 from service.schemas import MatchForm, MatchJSON, MatchResponse
+from service.usecases import match as usecase
 
 router = APIRouter(tags=["match"])
 
@@ -23,4 +23,4 @@ router = APIRouter(tags=["match"])
 async def match(request: Request, state: StateDep, caller: Reader, query: MatchQueryDep) -> MatchResponse:
     if query.enroll is not None:  # match-and-enroll writes: the caller needs the write role too
         caller = authorize(request, state, "write")
-    return await usecases.match(state, caller, query)
+    return await usecase.match(state, caller, query)

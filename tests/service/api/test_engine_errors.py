@@ -10,7 +10,7 @@ from devtools.harness import ServerFactory
 
 def test_an_engine_error_is_a_500_for_that_request_and_the_service_goes_on(serve: ServerFactory) -> None:
     server = serve()
-    session = server.server.config.app.state.reid.session
+    session = server.server.config.app.state.reid.runtime.session
     engine = session._engine
     real_run = engine.run
     failures = [RuntimeError("the engine's device went away")]

@@ -19,7 +19,7 @@ def big_png() -> bytes:
 
 def test_a_body_waits_for_the_budget_then_is_refused_with_retry_after(serve: ServerFactory) -> None:
     server = serve(memory_budget_bytes=64 * 1024 * KIB, memory_budget_wait_s=0.2)
-    budget = server.server.config.app.state.reid.budget
+    budget = server.server.config.app.state.reid.runtime.budget
     png = big_png()
     assert len(png) > 256 * KIB
     files = {"files": [("frames", ("big.png", png, "image/png"))]}

@@ -9,7 +9,7 @@ import pytest
 
 from service.core.errors import BadInput, Conflict
 from service.gallery import Entry, GalleryMatrix, SearchFilters
-from service.gallery.core import unit_vector, weighted_mean
+from service.gallery.enrolment import unit_vector, weighted_mean
 
 MODEL = "m@1"
 

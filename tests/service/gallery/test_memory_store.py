@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from service.core.errors import BadInput, Conflict
-from service.gallery import Entry, GalleryStore, MemoryStore, SearchFilters, open_store
+from service.gallery import Entry, GalleryStore, MemoryStore, SearchFilters
 from service.gallery.redis_store import RedisStore
 
 A, B = "osnet@1", "osnet@2"  # two model ids
@@ -250,18 +250,6 @@ def test_enroll_many(with_store: Run, units: Callable[..., np.ndarray]) -> None:
         assert await store.enroll_many([]) == 0
 
     with_store(body)
-
-
-def test_ping_and_open_store() -> None:
-    async def body() -> None:
-        store = open_store(None)
-        assert isinstance(store, MemoryStore) and await store.ping()
-        await store.close()
-        redis_store = open_store("redis://127.0.0.1:1/0")  # connects lazily: no error yet
-        assert isinstance(redis_store, RedisStore)
-        await redis_store.close()
-
-    asyncio.run(body())
 
 
 def test_adding_to_an_expired_entry_starts_afresh(with_store: Run) -> None:

@@ -9,13 +9,13 @@ import numpy as np
 from footage import Footage
 
 from devtools.harness import LiveServer, ServerFactory
-from service.state import AppState
+from service.state import Runtime
 
 MIB = 1024 * 1024
 
 
-def state_of(server: LiveServer) -> AppState:
-    return server.server.config.app.state.reid
+def state_of(server: LiveServer) -> Runtime:
+    return server.server.config.app.state.reid.runtime
 
 
 def tracks_upload(footage: Footage) -> dict:

@@ -7,7 +7,7 @@ import pytest
 
 from service.core.errors import Conflict
 from service.gallery.base import Entry
-from service.gallery.core import enrolled, expiry_time
+from service.gallery.enrolment import enrolled, expiry_time
 
 
 def entry(vector: list[float], **fields: object) -> Entry:

@@ -1,10 +1,10 @@
-"""POST /tracks as a plain function: a camera's clip and its tracker file -> every track embedded,
-enrolled or matched, all of a request's enrolments stored together or none.
+"""POST /tracks: a camera's clip and its tracker file -> every track embedded, enrolled or matched,
+all of a request's enrolments stored together or none.
 
-Order: options checked (before any decoding), crops cut in one pass off the event loop, each track
-embedded as soon as its crops are cut (service/tracks/embedding.py), then the gallery: decisions
-first, writes last, so a failure anywhere before the writes stores nothing, and a failure during
-them is undone (service/tracks/enroll.py).
+Order: the options were checked by the request layer (before any decoding); crops are cut in one pass
+off the event loop, each track embedded as soon as its crops are cut (service/tracks/embedding.py),
+then the gallery: decisions first, writes last, so a failure anywhere before the writes stores
+nothing, and a failure during them is undone (service/tracks/enroll.py).
 """
 
 from __future__ import annotations
@@ -13,82 +13,47 @@ import asyncio
 import math
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from reid_contract import Calibration
+from service.core import request_cost
 from service.core.budget import Reservation
 from service.core.errors import BadInput
 from service.core.security import Principal
-from service.gallery import core
 from service.gallery.base import Entry, SearchFilters
 from service.inference.embedder import EmbedResult
 from service.media.decode import Upload
-from service.schemas import EntryOut, MatchItem, ModelRef
-from service.state import AppState
-from service.tracks.associate import TrackVector, check_template, decide, gallery_id
-from service.tracks.crops import FootageLimits, TrackCrops, read_crops
+from service.schemas import (
+    EntryOut,
+    MatchItem,
+    ModelRef,
+    ThresholdSource,
+    TrackResult,
+    TracksOptions,
+    TracksResponse,
+    VideoInfo,
+)
+from service.state import AppState, Runtime
+from service.tracks.associate import TrackVector, decide, gallery_id
+from service.tracks.crops import Admit, CutJob, TrackCrops, read_crops
 from service.tracks.embedding import TrackEmbedder
 from service.tracks.enroll import check_free, enroll_all
 from service.tracks.mot import relabelled_mot
-from service.tracks.plan import CropRules, TrackPlan
-from service.tracks.schemas import ThresholdSource, TrackResult, TracksOptions, TracksResponse, VideoInfo
+from service.tracks.plan import TrackPlan
+from service.usecases.entries import new_entry
 
 WRITES = frozenset({"enroll", "match-or-enroll"})
 
 
 @dataclass(frozen=True)
-class TracksConfig:
-    limits: FootageLimits
-    rules: CropRules
-    # tracks embedding at once: enough to fill batches, few enough not to flood the queue
-    tracks_in_flight: int
-
-
-@dataclass(frozen=True)
 class TracksInput:
+    """A request as the request layer checked it: its options final (a threshold resolved)."""
+
     video: Upload
     tracker: Upload
     options: TracksOptions
     threshold_from: ThresholdSource | None = None
-
-
-def resolve_threshold(
-    options: TracksOptions, calibration: Calibration | None, false_match_rate: float
-) -> tuple[TracksOptions, ThresholdSource | None]:
-    """match-or-enroll's threshold: the request's, or else the one the model file was calibrated
-    to at `false_match_rate` on cameras it never saw. A cosine means something else for every
-    model, so there is no threshold to fall back on when the file carries none."""
-    if options.action not in ("match", "match-or-enroll"):
-        return options, None  # nothing is decided by a similarity: no threshold to report
-    if options.threshold is not None:
-        return options, "request"
-    if options.action == "match":
-        return options, None  # match ranks; a threshold there is only a filter the caller may give
-    if calibration is None:
-        raise BadInput(
-            "match-or-enroll needs a threshold (the minimum cosine similarity of a match): "
-            "this model's file carries no calibrated one"
-        )
-    try:
-        threshold = calibration.threshold_at(false_match_rate)
-    except KeyError as exc:
-        raise BadInput(f"give a threshold: {exc.args[0]}") from None
-    return options.model_copy(update={"threshold": threshold}), "model"
-
-
-def check_options(options: TracksOptions, max_top_k: int) -> None:
-    """Everything about the options that can be refused before the clip is decoded."""
-    if options.action == "match-or-enroll" and options.threshold is None:
-        raise BadInput("match-or-enroll needs a threshold (the minimum cosine similarity of a match)")
-    if options.action in WRITES:
-        check_template(options.id_template)
-    elif options.mot_output:
-        raise BadInput("mot_output needs gallery ids: action enroll or match-or-enroll")
-    if options.top_k is not None and options.top_k > max_top_k:
-        raise BadInput(f"top_k is at most {max_top_k}")
 
 
 @dataclass
@@ -106,15 +71,11 @@ class _Tracks:
         return [t for t in self.plans if t.skipped is None]
 
 
-async def run_tracks(
-    state: AppState, caller: Principal, request: TracksInput, config: TracksConfig
-) -> TracksResponse:
+async def run_tracks(state: AppState, caller: Principal, request: TracksInput) -> TracksResponse:
     started = time.perf_counter()
-    options = request.options
-    check_options(options, state.settings.max_top_k)
     held = _Held()
     try:
-        return await _run(state, caller, request, config, held, started)
+        return await _run(state, caller, request, held, started)
     finally:
         held.close()
 
@@ -144,24 +105,10 @@ class _Held:
 
 
 async def _run(
-    state: AppState,
-    caller: Principal,
-    request: TracksInput,
-    config: TracksConfig,
-    held: _Held,
-    started: float,
+    state: AppState, caller: Principal, request: TracksInput, held: _Held, started: float
 ) -> TracksResponse:
     options = request.options
-    meta = state.meta
-
-    def admit(crops: int, width: int, height: int) -> None:
-        """From the cutting thread, once the plan is known: every planned crop at the model's input and
-        a few decoded frames, held until the answer is sent (the clip's bytes are the body's, reserved
-        as it arrived: api/middleware.py)."""
-        nbytes = crops * meta.height * meta.width * 3 + 3 * width * height * 3
-        held.add(state.budget.acquire(nbytes, f"this clip ({crops} crops of {width}x{height} frames)"))
-
-    tracks = await _embed_footage(state, request, config, admit)
+    tracks = await _embed_footage(state, request, held)
     results = {t.track_id: _result(t, options.start_time, tracks.fps) for t in tracks.plans}
     for track_id, embedded in tracks.embedded.items():
         results[track_id].result = "embedded"
@@ -199,26 +146,35 @@ async def _run(
     return response
 
 
-async def _embed_footage(
-    state: AppState, request: TracksInput, config: TracksConfig, admit: Callable[[int, int, int], None]
-) -> _Tracks:
+def _admit(runtime: Runtime, held: _Held) -> Admit:
+    def admit(crops: int, width: int, height: int) -> None:
+        """From the cutting thread, once the plan is known: every planned crop at the model's input and
+        a few decoded frames, held until the answer is sent (the clip's bytes are the body's, reserved
+        as it arrived: api/middleware.py)."""
+        meta = runtime.meta
+        nbytes = request_cost.clip_bytes(crops, (width, height), (meta.height, meta.width))
+        held.add(runtime.budget.acquire(nbytes, f"this clip ({crops} crops of {width}x{height} frames)"))
+
+    return admit
+
+
+async def _embed_footage(state: AppState, request: TracksInput, held: _Held) -> _Tracks:
     """One pass over the clip off the event loop, each track embedded as soon as its crops are cut."""
     options = request.options
-    meta = state.meta
+    runtime = state.serving()
+    config = state.tracks
     keep = options.action in WRITES and state.settings.store_thumbnails
-    embedder = TrackEmbedder(state.require_embedder(), config.tracks_in_flight, keep_crops=keep)
+    embedder = TrackEmbedder(runtime.embedder, config.tracks_in_flight, keep_crops=keep)
+    job = CutJob(
+        request.video,
+        request.tracker.data,
+        (runtime.meta.height, runtime.meta.width),
+        runtime.meta.frames_per_chunk,
+        on_track=embedder.handover,
+        admit=_admit(runtime, held),
+    )
     try:
-        crops = await asyncio.to_thread(
-            read_crops,
-            request.video,
-            request.tracker.data,
-            config.limits,
-            config.rules,
-            (meta.height, meta.width),
-            meta.frames_per_chunk,
-            embedder.handover,
-            admit,
-        )
+        crops = await asyncio.to_thread(read_crops, job, config.limits, config.rules)
         state.metrics.frames.inc(crops.frames_decoded)
         fps = options.fps or crops.fps
         if not (math.isfinite(fps) and 0.01 <= fps <= 1000):
@@ -298,7 +254,7 @@ async def _enroll(
     frames = {new_ids[t]: list(crops) for t, crops in tracks.kept.items()}
     stored = await enroll_all(state.store, entries, frames, state.settings.store_thumbnails)
     await state.audit_event(caller, "enroll", tuple(e.id for e in stored), len(stored))
-    state.metrics.gallery_size.set(await state.store.count(model_id))
+    await state.count_gallery()
     return [EntryOut.of(e) for e in stored]
 
 
@@ -327,24 +283,22 @@ def _entry(
     state: AppState, options: TracksOptions, track: TrackResult, entry_id: str, vector: np.ndarray
 ) -> Entry:
     """A new entry with what the track says of the person: camera, when first and last seen, boxes."""
-    now = time.time()
     absolute = options.start_time is not None
-    return Entry(
-        id=entry_id,
-        model_id=state.meta.model_id,
-        vector=vector.astype(np.float32),
+    tags = {
+        "source": "tracks",
+        "track_id": str(track.track_id),
+        "first_seen": f"{track.first_seen:.3f}",
+        "last_seen": f"{track.last_seen:.3f}",
+        "time_base": "epoch" if absolute else "clip",
+        "boxes": str(track.frames_seen),
+        "frames_used": str(track.frames_used),
+    }
+    return new_entry(
+        state,
+        entry_id,
+        vector,
         camera=options.camera,
         timestamp=track.first_seen if absolute else None,
-        tags={
-            "source": "tracks",
-            "track_id": str(track.track_id),
-            "first_seen": f"{track.first_seen:.3f}",
-            "last_seen": f"{track.last_seen:.3f}",
-            "time_base": "epoch" if absolute else "clip",
-            "boxes": str(track.frames_seen),
-            "frames_used": str(track.frames_used),
-        },
-        created=now,
-        updated=now,
-        expires_at=core.expiry_time(now, options.ttl_seconds or state.settings.gallery_ttl_seconds),
+        tags=tags,
+        ttl_seconds=options.ttl_seconds,
     )

@@ -1,0 +1,139 @@
+"""The composition root: every component of the service made from one `Settings`, once, here.
+
+`build_state(settings)` makes what the settings alone make (gallery store, audit trail, keys, limits,
+the /tracks configuration), with the app; `load_runtime(settings, metrics)` makes what needs the
+model (engine session, micro-batcher, embedder, memory budget), in the lifespan, off the event
+loop where it blocks. Nothing else maps settings onto components; routes receive them through
+FastAPI dependencies (service/api/deps.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from service.audit import AuditLog, open_audit
+from service.core.budget import MIB, MemoryBudget, budget_from_limit, cgroup_memory_limit, physical_memory
+from service.core.config import Settings
+from service.core.memory import resident_bytes, trim_heap
+from service.core.metrics import Metrics
+from service.core.security import KeyRing
+from service.gallery import matrix_factory
+from service.gallery.base import GalleryStore
+from service.gallery.memory_store import MemoryStore
+from service.gallery.redis_store import RedisStore
+from service.inference.batcher import MicroBatcher
+from service.inference.embedder import Embedder
+from service.inference.session import ModelSession
+from service.media.decode import MediaLimits
+from service.state import AppState, Runtime
+from service.tracks.config import TracksConfig
+from service.tracks.crops import FootageLimits
+from service.tracks.plan import CropRules
+from service.tracks.trackfile import TrackFileLimits
+
+log = logging.getLogger("service")
+
+
+def build_state(settings: Settings, metrics: Metrics) -> AppState:
+    limits = media_limits(settings)
+    gallery, store = build_store(settings)
+    return AppState(
+        settings=settings,
+        metrics=metrics,
+        store=store,
+        gallery=gallery,
+        audit=build_audit(settings),
+        keys=build_keys(settings),
+        limits=limits,
+        tracks=tracks_config(settings, limits),
+    )
+
+
+def build_store(settings: Settings) -> tuple[str, GalleryStore]:
+    """The gallery store the settings choose, and its name (GET /readyz: `gallery`). Searches run on
+    one in-memory matrix per model, exact or indexed. A new store is one class and one line here.
+    Nothing connects here; a remote store connects on first use."""
+    matrices = matrix_factory(
+        settings.gallery_index, min_rows=settings.gallery_index_min_rows, nprobe=settings.gallery_index_nprobe
+    )
+    if settings.redis_url is not None:
+        return "redis", RedisStore(settings.redis_url, settings.redis_namespace, matrices=matrices)
+    return "memory", MemoryStore(matrices)
+
+
+def build_audit(settings: Settings) -> AuditLog:
+    """Where the gallery lives, the trail lives: Redis when configured, else process memory."""
+    retention_seconds = settings.audit_retention_days * 86400
+    namespace, max_entries = settings.redis_namespace, settings.audit_max_entries
+    return open_audit(settings.redis_url, namespace, max_entries, retention_seconds)
+
+
+def build_keys(settings: Settings) -> KeyRing:
+    admin_key = settings.api_key.get_secret_value() if settings.api_key else None
+    entries = [k.get_secret_value() for k in settings.api_keys]
+    return KeyRing.from_settings(entries, admin_key, settings.api_key_file)
+
+
+def media_limits(settings: Settings) -> MediaLimits:
+    return MediaLimits(
+        max_bytes=settings.max_upload_bytes,
+        max_frames=settings.max_frames,
+        max_frame_pixels=settings.max_frame_pixels,
+        max_archive_members=settings.max_archive_members,
+    )
+
+
+def tracks_config(settings: Settings, media: MediaLimits) -> TracksConfig:
+    """The REID_TRACKS_* settings as POST /tracks' limits and crop rules."""
+    tracker = TrackFileLimits(
+        max_bytes=settings.tracks_max_file_bytes,
+        max_boxes=settings.tracks_max_boxes,
+        max_tracks=settings.tracks_max_tracks,
+        max_boxes_per_frame=settings.tracks_max_boxes_per_frame,
+    )
+    rules = CropRules(
+        min_confidence=settings.tracks_min_confidence,
+        min_height=settings.tracks_min_height,
+        min_width=settings.tracks_min_width,
+        min_aspect=settings.tracks_min_aspect,
+        max_aspect=settings.tracks_max_aspect,
+        min_visible=settings.tracks_min_visible,
+        min_boxes=settings.tracks_min_boxes,
+        frames_per_track=settings.tracks_frames_per_track,
+        max_crops=settings.tracks_max_crops,
+    )
+    footage = FootageLimits(media, tracker, settings.tracks_max_video_frames)
+    return TracksConfig(footage, rules, settings.tracks_in_flight)
+
+
+def memory_budget(settings: Settings) -> MemoryBudget:
+    """The requests' memory budget, once the model is loaded (what the process then holds is not the
+    requests' to use)."""
+    limit = settings.memory_limit_bytes or cgroup_memory_limit() or physical_memory()
+    resident = resident_bytes()
+    size = settings.memory_budget_bytes or budget_from_limit(limit, settings.memory_budget_fraction, resident)
+    log.info(
+        "memory budget for requests: %d MiB (limit %d MiB, %d MiB resident at start)",
+        size // MIB,
+        limit // MIB,
+        resident // MIB,
+    )
+    return MemoryBudget(size, settings.memory_budget_wait_s, on_idle=trim_heap)
+
+
+async def load_runtime(settings: Settings, metrics: Metrics) -> Runtime:
+    """Load and warm the model off the event loop, then size the budget and start the batcher (call
+    from within the running loop: the app's lifespan)."""
+    session = await asyncio.to_thread(ModelSession.from_settings, settings)
+    await asyncio.to_thread(session.warmup)
+    budget = memory_budget(settings)
+    metrics.track_budget(budget)
+    info = session.engine
+    batcher = MicroBatcher.from_settings(
+        session.run, settings, on_batch=metrics.observe_batch, engine_frames_per_call=info.frames_per_call
+    )
+    batcher.start()
+    metrics.track_queue(lambda: batcher.queue_depth)
+    metrics.describe_engine(info.name, info.version, info.device, info.precision, session.parity.worst)
+    return Runtime(session, batcher, Embedder(session, batcher), budget)
