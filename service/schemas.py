@@ -257,10 +257,12 @@ class Cleared(BaseModel):
 
 
 class Health(BaseModel):
-    """Alive; the service's and the model's versions are in the X-Service-Version and X-Model-Version
-    headers (the body stays what probes compare against)."""
+    """Alive, and what runs: the service's version (the package's) and, once loaded, the model's (its
+    file's). The two move apart: a new model file ships without a new service and the reverse."""
 
     status: Literal["ok"]
+    service_version: str
+    model_version: str | None = None
 
 
 class Readiness(BaseModel):

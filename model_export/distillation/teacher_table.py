@@ -1,5 +1,5 @@
 """The teachers' vectors of every training crop, looked up by file while training (the cache that
-`teacher_cache.build_teacher_cache` writes). Several teachers form an ensemble: their unit vectors
+`teaching/teacher_cache.py` writes). Several teachers form an ensemble: their unit vectors
 concatenated and scaled by 1/sqrt(k), so the ensemble's cosine similarity is the mean of theirs; or,
 given per-site weights (`site_weights.py`), by the square roots of the crop's site's weights."""
 

@@ -369,16 +369,63 @@ def train(cfg: TrainConfig, split: ReIDSplit | None = None) -> dict[str, Any]:
         return _train(cfg, split)
 
 
-def _train(cfg: TrainConfig, split: ReIDSplit | None) -> dict[str, Any]:
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
-    split = split or open_split(cfg.dataset, cfg.data_root, cfg.split_id, cfg.held_out_site)
-    out_dir = cfg.out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.json").write_text(json.dumps(cfg.to_json(), indent=2))
-    log = RunLog(out_dir)
+@dataclasses.dataclass
+class _Run:
+    """What a run is made of, built once from its config and split."""
 
+    cfg: TrainConfig
+    split: ReIDSplit
+    log: RunLog
+    device: torch.device
+    model: ReIDNet
+    taught_by: list[str]
+    distill_head: torch.nn.Linear | None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    sampler: IdentityBatchSampler
+    dataset: TrainDataset
+    loader: DataLoader[Any]
+    unlabeled: DataLoader[Any] | None
+    length: RunLength
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.model.input_size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.sampler)
+
+    @property
+    def last_path(self) -> Path:
+        return self.cfg.out_dir / "last.pt"
+
+
+@dataclasses.dataclass
+class _Progress:
+    """Where a run is: what a checkpoint keeps and a resumed run starts from."""
+
+    epoch: int = 0
+    step: int = 0
+    summary: dict[str, Any] = dataclasses.field(default_factory=dict)
+    train_seconds: float = 0.0
+
+
+def teacher_table(cfg: TrainConfig) -> TeacherTable | None:
+    """The teachers' targets of a run that has a teacher cache, weighted per site where it has scores."""
+    if cfg.teacher_cache is None:
+        return None
+    weights = (
+        None
+        if cfg.teacher_scores is None
+        else SiteWeights.from_file(cfg.teacher_scores, cfg.teacher_temperature)
+    )
+    return TeacherTable(cfg.teacher_cache, cfg.teachers, weights=weights)
+
+
+def _build_run(cfg: TrainConfig, split: ReIDSplit) -> _Run:
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.out_dir / "config.json").write_text(json.dumps(cfg.to_json(), indent=2))
     model = build_model(cfg, split.num_train_pids)
     if cfg.init_from is not None:
         init_weights(model, cfg.init_from)
@@ -387,14 +434,7 @@ def _train(cfg: TrainConfig, split: ReIDSplit | None) -> dict[str, Any]:
         torch.backends.cudnn.benchmark = True  # T takes a handful of values: one tuning per shape
     model = model.to(device, memory_format=torch.channels_last)
     input_size = model.input_size
-    teacher = None
-    if cfg.teacher_cache is not None:
-        weights = (
-            None
-            if cfg.teacher_scores is None
-            else SiteWeights.from_file(cfg.teacher_scores, cfg.teacher_temperature)
-        )
-        teacher = TeacherTable(cfg.teacher_cache, cfg.teachers, weights=weights)
+    teacher = teacher_table(cfg)
     # who taught it, kept for the card: a cache names its teachers inside, not by its path
     taught_by = teacher.teachers if teacher is not None and cfg.w_distill + cfg.w_distill_sim > 0 else []
     # Maps the student's embedding into the teachers' space for the per-crop loss; training only.
@@ -415,117 +455,172 @@ def _train(cfg: TrainConfig, split: ReIDSplit | None) -> dict[str, Any]:
     length = RunLength(longest=longest, total=longest)
     warmup = max(1, round(cfg.warmup_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, length.total, warmup))
+    return _Run(
+        cfg, split, RunLog(cfg.out_dir), device, model, taught_by, distill_head, optimizer, scheduler,
+        sampler, dataset, loader, unlabeled, length,
+    )  # fmt: skip
 
-    start_epoch, step, summary, train_seconds = 0, 0, {}, 0.0
-    last_path = out_dir / "last.pt"
-    if cfg.resume and last_path.exists():
-        state = load_checkpoint(last_path)
-        model.load_state_dict(state["model"])
-        if distill_head is not None:
-            distill_head.load_state_dict(state["distill_head"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        start_epoch, step = state["epoch"], state["step"]
-        summary, train_seconds = state["summary"], state["train_seconds"]
-        # a length fixed by an earlier lease stays fixed: resuming must not restart the schedule
-        # (without one, asking for more epochs extends the run, as it always has)
-        length.resume(state.get("budget_steps"))
-        print(f"resumed {last_path} at epoch {start_epoch}, step {step}")
-    budget = StepBudget(cfg.time_budget_s, step) if cfg.time_budget_s > 0 and step == 0 else None
-    eval_store = FrameStore(input_size)
-    print(split.summary())
-    print(
-        f"{cfg.backbone}/{cfg.head} at {input_size[0]}x{input_size[1]}: {steps_per_epoch} steps/epoch, "
-        f"{length.total} steps in all, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters"
-    )
 
-    epoch = start_epoch
-    for epoch in range(start_epoch, cfg.epochs):
+def _resume(run: _Run) -> _Progress:
+    state = load_checkpoint(run.last_path)
+    run.model.load_state_dict(state["model"])
+    if run.distill_head is not None:
+        run.distill_head.load_state_dict(state["distill_head"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    progress = _Progress(state["epoch"], state["step"], state["summary"], state["train_seconds"])
+    # a length fixed by an earlier lease stays fixed: resuming must not restart the schedule
+    # (without one, asking for more epochs extends the run, as it always has)
+    run.length.resume(state.get("budget_steps"))
+    print(f"resumed {run.last_path} at epoch {progress.epoch}, step {progress.step}")
+    return progress
+
+
+def _step(
+    run: _Run,
+    frames: torch.Tensor,
+    pids: torch.Tensor,
+    targets: torch.Tensor,
+    side: Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None,
+) -> tuple[dict[str, torch.Tensor], int]:
+    """One optimiser step on a labelled batch (and the unlabeled one beside it); its losses and the
+    images it saw."""
+    cfg, device = run.cfg, run.device
+    frames = frames.to(device, non_blocking=True)
+    pids, targets = pids.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+    parts = compute_losses(run.model, frames, pids, cfg, targets, run.distill_head)
+    images = frames.size(0) * frames.size(1)
+    if side is not None:
+        u_frames, _, u_targets = next(side)
+        u_frames = u_frames.to(device, non_blocking=True)
+        extra = unlabeled_losses(run.model, u_frames, u_targets.to(device), cfg, run.distill_head)
+        parts.update(extra)
+        parts["total"] = parts["total"] + sum(extra.values())
+        images += u_frames.size(0) * u_frames.size(1)
+    run.optimizer.zero_grad(set_to_none=True)
+    parts["total"].backward()
+    run.optimizer.step()
+    run.scheduler.step()
+    return parts, images
+
+
+def _train_epoch(run: _Run, epoch: int, progress: _Progress, budget: StepBudget | None) -> float:
+    """One epoch's steps (fewer where the run's length ends inside it); its seconds."""
+    cfg, length = run.cfg, run.length
+    run.model.train()
+    run.sampler.set_epoch(epoch)
+    run.dataset.set_epoch(epoch)
+    if run.unlabeled is not None:
+        run.unlabeled.batch_sampler.set_epoch(epoch)  # type: ignore[union-attr]
+        run.unlabeled.dataset.set_epoch(epoch)  # type: ignore[attr-defined]
+    bar = tqdm(run.loader, total=run.steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=10)
+    tic = time.perf_counter()
+    images = 0
+    side = iter(run.unlabeled) if run.unlabeled is not None else None
+    for frames, pids, targets in bar:
+        parts, seen = _step(run, frames, pids, targets, side)
+        progress.step += 1
+        step = progress.step
+        if budget is not None and (limit := budget.limit(step)) is not None:
+            length.cut(limit, done=step)
+            print(f"time budget: {length.total} steps in all")
+        images += seen
+        # reading a loss waits for the device: only every 10th step, so a GPU can run ahead
+        if step % 10 == 0 or step == length.total:
+            rate = images / (time.perf_counter() - tic)
+            bar.set_postfix(loss=f"{parts['total'].item():.3f}", img_s=f"{rate:.0f}", T=frames.size(1))
+            run.log.write(
+                {
+                    "event": "step",
+                    "epoch": epoch,
+                    "step": step,
+                    "lr": run.scheduler.get_last_lr()[0],
+                    "images_per_s": rate,
+                    **{k: round(v.item(), 5) for k, v in parts.items()},
+                }
+            )
         if step >= length.total:
             break
-        model.train()
-        sampler.set_epoch(epoch)
-        dataset.set_epoch(epoch)
-        if unlabeled is not None:
-            unlabeled.batch_sampler.set_epoch(epoch)  # type: ignore[union-attr]
-            unlabeled.dataset.set_epoch(epoch)  # type: ignore[attr-defined]
-        bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", mininterval=10)
-        tic = time.perf_counter()
-        images, first = 0, step
-        side = iter(unlabeled) if unlabeled is not None else None
-        for frames, pids, targets in bar:
-            frames = frames.to(device, non_blocking=True)
-            pids, targets = pids.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-            parts = compute_losses(model, frames, pids, cfg, targets, distill_head)
-            if side is not None:
-                u_frames, _, u_targets = next(side)
-                u_frames = u_frames.to(device, non_blocking=True)
-                extra = unlabeled_losses(model, u_frames, u_targets.to(device), cfg, distill_head)
-                parts.update(extra)
-                parts["total"] = parts["total"] + sum(extra.values())
-                images += u_frames.size(0) * u_frames.size(1)
-            optimizer.zero_grad(set_to_none=True)
-            parts["total"].backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            if budget is not None and (limit := budget.limit(step)) is not None:
-                length.cut(limit, done=step)
-                print(f"time budget: {length.total} steps in all")
-            images += frames.size(0) * frames.size(1)
-            # reading a loss waits for the device: only every 10th step, so a GPU can run ahead
-            if step % 10 == 0 or step == length.total:
-                rate = images / (time.perf_counter() - tic)
-                bar.set_postfix(loss=f"{parts['total'].item():.3f}", img_s=f"{rate:.0f}", T=frames.size(1))
-                log.write(
-                    {
-                        "event": "step",
-                        "epoch": epoch,
-                        "step": step,
-                        "lr": scheduler.get_last_lr()[0],
-                        "images_per_s": rate,
-                        **{k: round(v.item(), 5) for k, v in parts.items()},
-                    }
-                )
-            if step >= length.total:
-                break
-        epoch_seconds = time.perf_counter() - tic
-        train_seconds += epoch_seconds
+    return time.perf_counter() - tic
+
+
+def _evaluate(run: _Run, epoch: int, step: int, plots: bool, store: FrameStore) -> dict[str, Any]:
+    run.model.eval()
+
+    def embed(x: torch.Tensor) -> torch.Tensor:
+        return run.model(x.to(run.device)).float().cpu()
+
+    cfg = run.cfg
+    summary = evaluate(
+        embed, run.split, run.input_size, cfg.test_chunk, cfg.out_dir / "eval", plots=plots, store=store
+    )
+    run.log.write_eval(epoch + 1, step, summary)
+    mean = summary["mean"]
+    print(f"epoch {epoch + 1}: rank-1 {mean['rank1']:.3f} mAP {mean['mAP']:.3f}")
+    return summary
+
+
+def _save(run: _Run, epoch: int, progress: _Progress) -> None:
+    """last.pt after each epoch (and epoch-NNN.pt with `keep_epochs`): enough to resume the run."""
+    distill_head = run.distill_head
+    state = {
+        "model": run.model.state_dict(),
+        "distill_head": distill_head.state_dict() if distill_head is not None else None,
+        "teachers": run.taught_by,
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(),
+        "epoch": epoch + 1,
+        "step": progress.step,
+        "total_steps": run.length.total,
+        "budget_steps": run.length.budget_steps,
+        "config": run.cfg.to_json(),
+        "num_classes": run.split.num_train_pids,
+        # what was learned from, also when it came in a pack (`dataset` is then "pack")
+        "split_name": run.split.name,
+        "summary": progress.summary,
+        "train_seconds": progress.train_seconds,
+    }
+    save_checkpoint(run.last_path, state)
+    if run.cfg.keep_epochs:
+        save_checkpoint(run.cfg.out_dir / f"epoch-{epoch + 1:03d}.pt", state)
+
+
+def _train(cfg: TrainConfig, split: ReIDSplit | None) -> dict[str, Any]:
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    split = split or open_split(cfg.dataset, cfg.data_root, cfg.split_id, cfg.held_out_site)
+    run = _build_run(cfg, split)
+    length = run.length
+    progress = _resume(run) if cfg.resume and run.last_path.exists() else _Progress()
+    budget = (
+        StepBudget(cfg.time_budget_s, progress.step) if cfg.time_budget_s > 0 and progress.step == 0 else None
+    )
+    eval_store = FrameStore(run.input_size)
+    print(split.summary())
+    height, width = run.input_size
+    parameters = sum(p.numel() for p in run.model.parameters()) / 1e6
+    print(
+        f"{cfg.backbone}/{cfg.head} at {height}x{width}: {run.steps_per_epoch} steps/epoch, "
+        f"{length.total} steps in all, {parameters:.2f} M parameters"
+    )
+
+    epoch = progress.epoch
+    for epoch in range(progress.epoch, cfg.epochs):
+        if progress.step >= length.total:
+            break
+        first = progress.step
+        epoch_seconds = _train_epoch(run, epoch, progress, budget)
+        progress.train_seconds += epoch_seconds
+        step = progress.step
         if budget is not None and (limit := budget.revise(step, step - first, epoch_seconds)) is not None:
             length.cut(limit, done=step)
             print(f"time budget revised: {length.total} steps in all")
         done = epoch + 1 >= cfg.epochs or step >= length.total
         if cfg.eval_every > 0 and ((epoch + 1) % cfg.eval_every == 0 or done):
-            model.eval()
-
-            def embed(x: torch.Tensor) -> torch.Tensor:
-                return model(x.to(device)).float().cpu()
-
-            summary = evaluate(
-                embed, split, input_size, cfg.test_chunk, out_dir / "eval", plots=done, store=eval_store
-            )
-            log.write_eval(epoch + 1, step, summary)
-            mean = summary["mean"]
-            print(f"epoch {epoch + 1}: rank-1 {mean['rank1']:.3f} mAP {mean['mAP']:.3f}")
-        state = {
-            "model": model.state_dict(),
-            "distill_head": distill_head.state_dict() if distill_head is not None else None,
-            "teachers": taught_by,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epoch": epoch + 1,
-            "step": step,
-            "total_steps": length.total,
-            "budget_steps": length.budget_steps,
-            "config": cfg.to_json(),
-            "num_classes": split.num_train_pids,
-            # what was learned from, also when it came in a pack (`dataset` is then "pack")
-            "split_name": split.name,
-            "summary": summary,
-            "train_seconds": train_seconds,
-        }
-        save_checkpoint(last_path, state)
-        if cfg.keep_epochs:
-            save_checkpoint(out_dir / f"epoch-{epoch + 1:03d}.pt", state)
-    log.write({"event": "done", "epoch": epoch + 1, "step": step, "train_seconds": train_seconds})
-    return summary
+            progress.summary = _evaluate(run, epoch, step, done, eval_store)
+        _save(run, epoch, progress)
+    run.log.write(
+        {"event": "done", "epoch": epoch + 1, "step": progress.step, "train_seconds": progress.train_seconds}
+    )
+    return progress.summary

@@ -13,9 +13,8 @@ import numpy as np
 import onnxruntime as ort
 
 from model_export.export.onnx import write_metadata
-from model_export.export.runtime import read_metadata
 from model_export.export.verify import open_session
-from reid_contract import PROBE_LENGTHS, ModelMetadata, Probe, probe_tracklets
+from reid_contract import PROBE_LENGTHS, ModelMetadata, Probe, probe_tracklets, read_metadata
 
 
 def probe_references(path: Path, meta: ModelMetadata, threads: int = 0) -> Probe:

@@ -96,12 +96,12 @@ def test_the_2_1_recipe_is_two_seeds_of_one_fine_tuning_with_a_quarter_of_the_tr
 
 
 def test_the_input_size_is_two_numbers_or_the_backbones_own() -> None:
-    from model_export.cli import _config_from
+    from model_export.commands.train import config_from
 
     parser = build_parser()
     base = ["train", "--backbone", "openvino_ir"]
-    assert _config_from(parser.parse_args(base)).input_size is None
-    cfg = _config_from(parser.parse_args([*base, "--input-size", "224", "112"]))
+    assert config_from(parser.parse_args(base)).input_size is None
+    cfg = config_from(parser.parse_args([*base, "--input-size", "224", "112"]))
     assert cfg.input_size == (224, 112)
     assert type(cfg).from_json(cfg.to_json() | {"input_size": [224, 112]}).input_size == (224, 112)
     with pytest.raises(SystemExit):

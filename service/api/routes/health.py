@@ -19,13 +19,11 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/healthz",
     response_model=Health,
-    summary="The process is alive; X-Service-Version and, once loaded, X-Model-Version say what runs",
+    summary="The process is alive; the service's version and, once loaded, the model's",
 )
-async def healthz(state: StateDep, response: Response) -> Health:
-    response.headers["X-Service-Version"] = __version__
-    if state.runtime is not None:
-        response.headers["X-Model-Version"] = state.runtime.meta.version
-    return Health(status="ok")
+async def healthz(state: StateDep) -> Health:
+    model_version = state.runtime.meta.version if state.runtime is not None else None
+    return Health(status="ok", service_version=__version__, model_version=model_version)
 
 
 @router.get(

@@ -14,8 +14,8 @@ from model_export.data.pack import read_pack, write_pack
 from model_export.data.readers import open_split
 from model_export.data.readers.unlabeled import read_unlabeled
 from model_export.data.tracklet import ReIDSplit, Tracklet
-from model_export.distillation.teacher_cache import build_teacher_cache
 from model_export.distillation.teacher_table import TeacherTable
+from model_export.teaching.teacher_cache import build_teacher_cache
 
 
 def _colour_teacher(crops: np.ndarray) -> np.ndarray:

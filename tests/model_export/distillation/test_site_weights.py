@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from model_export.distillation.site_weights import SiteWeights
-from model_export.distillation.teacher_cache import build_teacher_cache
 from model_export.distillation.teacher_table import TeacherTable
+from model_export.teaching.teacher_cache import build_teacher_cache
 
 ROWS = [  # as `compare --peers a b --sets 3dpes sarc3d` writes them
     {"name": "a", "3dpes": {"rank1": 0.80, "mAP": 0.7}, "sarc3d": {"rank1": 0.50, "mAP": 0.4}, "tmr": None},

@@ -12,9 +12,9 @@ import torch
 
 from model_export.config import TrainConfig
 from model_export.data.tracklet import ReIDSplit
-from model_export.distillation.teacher_cache import build_teacher_cache
 from model_export.engine.checkpoint import load_checkpoint
 from model_export.engine.train import train
+from model_export.teaching.teacher_cache import build_teacher_cache
 
 
 def _colour_teacher(crops: np.ndarray) -> np.ndarray:
@@ -134,14 +134,15 @@ def _brightness_teacher(crops: np.ndarray) -> np.ndarray:
 
 def test_a_recipe_learns_from_the_teachers_it_names(synthetic_split: ReIDSplit, tmp_path: Path) -> None:
     """One cache of several teachers serves a recipe of fewer: `--teachers` picks them by name."""
-    from model_export.cli import _config_from, build_parser
+    from model_export.cli import build_parser
+    from model_export.commands.train import config_from
 
     frames = [f for t in synthetic_split.train for f in t.frames]
     teachers = {"colour": _colour_teacher, "brightness": _brightness_teacher}
     cache = build_teacher_cache(frames, teachers, tmp_path / "teach.npz", (64, 48))
     out = tmp_path / "run"
     args = ["train", "--teacher-cache", str(cache), "--teachers", "colour", "--out-dir", str(out)]
-    parsed = _config_from(build_parser().parse_args(args))
+    parsed = config_from(build_parser().parse_args(args))
     assert parsed.teachers == ("colour",)
     cfg = small_config(out, teacher_cache=cache, teachers=parsed.teachers, w_distill=1.0, max_steps=1)
     train(cfg, synthetic_split)

@@ -14,7 +14,7 @@ from nets import export_for_tests, trained_like
 
 from model_export.config import TrainConfig
 from model_export.engine.checkpoint import build_model
-from model_export.export.commands import cuhk03_pool, torch_reference
+from model_export.export.measure import cuhk03_pool, torch_reference
 from model_export.export.onnx import (
     UInt8Frames,
     read_metadata_props,

@@ -8,11 +8,16 @@ from devtools.synthetic import frames_files, person_frames
 
 def test_health_ready_model_and_docs(server: LiveServer) -> None:
     with server.client() as client:
-        assert client.get("/healthz").json() == {"status": "ok"}
+        health = client.get("/healthz").json()
         ready = client.get("/readyz").json()
+        card = client.get("/model").json()
+        assert health == {
+            "status": "ok",
+            "service_version": card["service_version"],
+            "model_version": card["version"],
+        }
         assert ready["ready"] is True and ready["gallery"] == "memory"
         assert ready["providers"] == ["CPUExecutionProvider"]
-        card = client.get("/model").json()
         assert card["id"] == ready["model"] and card["embedding_dim"] == 64
         assert card["height"] == 64 and card["width"] == 48 and card["device"] == "cpu"
         schema = client.get("/openapi.json").json()

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from model_export.evaluation.peers import normalise
-from model_export.export.runtime import read_metadata
 from model_export.export.verify import open_session
+from reid_contract import read_metadata
 
 
 class ContractFileTeacher:

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from model_export.distillation.teacher_cache import build_teacher_cache
 from model_export.distillation.teacher_table import TeacherTable
+from model_export.teaching.teacher_cache import build_teacher_cache
 
 
 def _mean_colour(crops: np.ndarray) -> np.ndarray:

@@ -13,10 +13,10 @@ from model_export.cli import main
 from model_export.config import TrainConfig
 from model_export.data.dataset import FrameStore
 from model_export.data.readers import open_split
-from model_export.distillation.file_teacher import ContractFileTeacher
 from model_export.distillation.teacher_table import TeacherTable
 from model_export.engine.checkpoint import build_model
 from model_export.export.verify import open_session
+from model_export.teaching.file_teacher import ContractFileTeacher
 from reid_contract import INPUT_NAME, OUTPUT_NAME
 
 
