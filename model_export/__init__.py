@@ -2,6 +2,6 @@
 
 Network (CNN + convolutional GRUs + temporal pooling), dataset readers, training, evaluation. The
 ONNX file this package exports is the only thing the serving side ever sees of it.
-"""
 
-__version__ = "0.1.0"
+It has no version of its own: the project's is pyproject.toml's, the model's is written into its file.
+"""

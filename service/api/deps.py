@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.core.errors import Forbidden, Unauthorized
-from service.core.security import Principal, Role
+from service.core.security import NO_KEY_CONFIGURED, Principal, Role, is_local_client
 from service.state import AppState
 
 
@@ -28,15 +28,19 @@ def presented_key(request: Request) -> str | None:
 def authorize(request: Request, state: AppState, role: Role) -> Principal:
     """The caller, checked for `role`: 401 for a missing or wrong key, 403 for a key without the role.
 
-    With no key configured everything is open and the caller is recorded as anonymous with its
-    address. Reads need no key unless REID_PROTECT_READS is set; a wrong key is refused everywhere.
+    Closed by default. With no key configured, a client on this host (loopback, not relayed by a
+    proxy) may do everything, recorded as anonymous with its address, and any other client is refused
+    unless REID_ALLOW_OPEN is set. With keys, every role needs one, reads too unless
+    REID_PROTECT_READS is false; a wrong key is refused everywhere.
     """
-    client = request.client.host if request.client else "unknown"
+    client = request.client.host if request.client else None
     if state.keys.open:
-        return Principal(f"anonymous@{client}", "admin")
+        if state.settings.allow_open or is_local_client(client, request.headers):
+            return Principal(f"anonymous@{client or 'unknown'}", "admin")
+        raise Unauthorized(NO_KEY_CONFIGURED)
     presented = presented_key(request)
     if presented is None:
-        caller = Principal(f"anonymous@{client}", "none")
+        caller = Principal(f"anonymous@{client or 'unknown'}", "none")
     else:
         found = state.keys.identify(presented)
         if found is None:

@@ -11,7 +11,11 @@ import importlib.util
 import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -120,9 +124,47 @@ def test_service_healthcheck_asks_the_service_itself(services: dict[str, Any], n
     test = service["healthcheck"]["test"]
     assert test[:2] == ["CMD", "python"]  # the image has no curl or wget
     command = healthcheck_command(service)
-    assert "http://127.0.0.1:8000/readyz" in command
+    assert "/readyz" in command and "REID_PORT" in command
     # model loading and warm-up come before the first check counts
     assert service["healthcheck"]["start_period"]
+
+
+class Ready(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/readyz" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_service_healthcheck_follows_the_port_the_service_listens_on(
+    services: dict[str, Any], name: str
+) -> None:
+    """Run the check's own Python against a /readyz on another port than 8000, named by REID_PORT as
+    the image's settings name it; without REID_PORT it asks 8000 (nothing there: unhealthy)."""
+    test = services[name]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ready)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "REID_PORT"}
+        port = str(server.server_address[1])
+        followed = subprocess.run(
+            [sys.executable, "-c", test[3]], env={**env, "REID_PORT": port}, capture_output=True, timeout=30
+        )
+        assert followed.returncode == 0, followed.stderr
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", 8000)) == 0:
+                return  # something really listens on 8000 here: the default cannot be shown to fail
+        default = subprocess.run([sys.executable, "-c", test[3]], env=env, capture_output=True, timeout=30)
+        assert default.returncode != 0
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
@@ -134,7 +176,7 @@ def test_service_settings(services: dict[str, Any], name: str) -> None:
         assert name in env
         assert env[name] in (None, f"${{{name}}}")
     assert "REID_HOST" not in env  # the image listens on 0.0.0.0 already
-    assert "REID_PORT" not in env  # the published port and the healthcheck assume 8000
+    assert "REID_PORT" not in env  # the published port assumes the image's 8000
 
 
 def test_service_has_room_in_dev_shm_for_a_video_upload(services: dict[str, Any]) -> None:

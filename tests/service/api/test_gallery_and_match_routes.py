@@ -100,7 +100,8 @@ def test_writes_need_the_api_key_when_configured(serve: ServerFactory) -> None:
         )
         good = {"Authorization": "Bearer s3cret"}
         assert client.post("/gallery", json={"id": "a", "embedding": vector}, headers=good).status_code == 201
-        assert client.post("/match", json={"embedding": vector}).status_code == 200  # reads stay open
+        assert client.post("/match", json={"embedding": vector}).status_code == 401  # reads too, by default
+        assert client.post("/match", json={"embedding": vector}, headers=good).status_code == 200
         enroll_body = {"embedding": vector, "enroll": {"id": "b"}}
         assert client.post("/match", json=enroll_body).status_code == 401
         assert client.delete("/gallery/a").status_code == 401

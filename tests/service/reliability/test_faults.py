@@ -125,7 +125,7 @@ def test_redis_down_embed_works_gallery_says_503_and_recovers_without_restart(
             assert enroll(client, f"p{i}", seed=i) == 201
         private_redis.kill()
 
-        assert client.post("/embed", files=frames_files(person_frames(1, 4))).status_code == 200
+        assert client.post("/embed", files=frames_files(person_frames(1, 4)), headers=AUTH).status_code == 200
         started = time.monotonic()
         for response in (
             client.get("/gallery", headers=AUTH),

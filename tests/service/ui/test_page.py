@@ -219,7 +219,7 @@ def test_page_loads_everything_from_the_service_itself(serve: ServerFactory, wat
 def test_match_enroll_browse_and_delete_synthetic_people(
     serve: ServerFactory, watched: Watched, tmp_path: Path
 ) -> None:
-    server = serve(api_key=KEY)
+    server = serve(api_key=KEY, protect_reads=False)  # reads open: the page browses, then asks to write
     seen = time.time() - 3600
     with server.client(headers={"Authorization": f"Bearer {KEY}"}) as client:
         for i in range(14):
@@ -260,6 +260,26 @@ def test_match_enroll_browse_and_delete_synthetic_people(
     assert [e for e in watched.errors if "401" not in e] == []
 
 
+def test_with_a_key_set_the_page_asks_for_it_before_it_shows_the_gallery(
+    serve: ServerFactory, watched: Watched
+) -> None:
+    """Reads need a key by default once keys exist: the page's first gallery load is refused, asks for
+    the key, and shows the people (thumbnails fetched with the key) once it is given."""
+    server = serve(api_key=KEY)
+    with server.client(headers={"Authorization": f"Bearer {KEY}"}) as client:
+        for i in range(3):
+            files = [("frames", (f"{t}.jpg", f, "image/jpeg")) for t, f in enumerate(drawn_person(i, 4))]
+            assert client.post("/gallery", files=files, data={"id": f"person-{i}"}).status_code == 201
+    page = watched.page
+    page.goto(f"{server.url}/ui/")
+    expect(page.get_by_test_id("model-card")).to_contain_text("tiny-test")  # the card needs no key
+    give_key_when_asked(page)
+    expect(page.get_by_test_id("gallery-page-info")).to_have_text("1–3 of 3")
+    thumbnails_loaded(page, "gallery")
+    assert watched.foreign_requests(server) == []
+    assert [e for e in watched.errors if "401" not in e] == []
+
+
 @pytest.mark.cuhk03
 def test_a_real_person_is_found_first_on_the_page(
     serve: ServerFactory, watched: Watched, cuhk03_root: Path, tmp_path: Path
@@ -268,7 +288,7 @@ def test_a_real_person_is_found_first_on_the_page(
     people = sorted({p.name[:4] for p in val.glob("*_0[5-9].jpg")})[:10]
     camera_a = {pid: sorted(val.glob(f"{pid}_0[0-4].jpg")) for pid in people}
     camera_b = {pid: sorted(val.glob(f"{pid}_0[5-9].jpg")) for pid in people}
-    server = serve(model_path=DEFAULT_MODEL, api_key=KEY)
+    server = serve(model_path=DEFAULT_MODEL, api_key=KEY, protect_reads=False)
     with server.client(headers={"Authorization": f"Bearer {KEY}"}) as client:
         for pid in people:
             files = [("frames", (p.name, p.read_bytes(), "image/jpeg")) for p in camera_b[pid]]
