@@ -1,6 +1,9 @@
-// The service's built-in page: query, enroll, browse the gallery, read the model card.
-// Plain ES module, no framework and no build step; it talks only to the service that served it
+// The service's built-in page: query, enroll, browse the gallery, read the model card; and footage
+// (footage.js): a camera's clip in, its people drawn on it and listed with their gallery matches.
+// Plain ES modules, no framework and no build step; it talks only to the service that served it
 // (the Content-Security-Policy forbids any other origin).
+
+import { wireFootage } from "./footage.js";
 
 const KEY_STORAGE = "reid.apiKey";
 const PAGE_SIZE = 12;
@@ -20,7 +23,7 @@ const state = {
 };
 
 // Object URLs of thumbnails, per list, revoked when that list is drawn again (no leaks on paging).
-const thumbUrls = { results: [], gallery: [] };
+const thumbUrls = { results: [], gallery: [], detail: [] };
 
 class ApiError extends Error {
   constructor(status, code, message) {
@@ -351,6 +354,36 @@ function deleteButton(id) {
   return button;
 }
 
+// --- Views: the tracklet (query, gallery, model) and the footage, as tabs; the URL's hash keeps the
+// one shown (#footage), so a reload or a link opens it.
+
+function showView(name) {
+  for (const tab of document.querySelectorAll('[role="tab"]')) {
+    const on = tab.id === `tab-${name}`;
+    tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(tab.getAttribute("aria-controls")).hidden = !on;
+  }
+}
+
+function wireViews() {
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  for (const tab of tabs) {
+    tab.addEventListener("click", () => {
+      const name = tab.id.replace("tab-", "");
+      history.replaceState(null, "", name === "tracklet" ? location.pathname : `#${name}`);
+      showView(name);
+    });
+    tab.addEventListener("keydown", (event) => {
+      if (event.key !== "ArrowRight" && event.key !== "ArrowLeft") return;
+      const next = tabs[(tabs.indexOf(tab) + (event.key === "ArrowRight" ? 1 : tabs.length - 1)) % tabs.length];
+      next.focus();
+      next.click();
+    });
+  }
+  showView(location.hash === "#footage" ? "footage" : "tracklet");
+}
+
 // --- Wiring.
 
 function busy(button, action) {
@@ -414,4 +447,9 @@ function wire() {
 }
 
 wire();
+wireViews();
+wireFootage({
+  api, ApiError, guarded, setStatus, authHeaders, card, resetThumbs,
+  galleryChanged: () => guarded("Loading the gallery", loadGallery),
+});
 loadReadiness();

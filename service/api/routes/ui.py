@@ -2,7 +2,8 @@
 
 Everything the page loads comes from the service itself (no CDN, no inline script or style), so the
 Content-Security-Policy can forbid every other origin; thumbnails are shown from `blob:` URLs of
-authenticated fetches and frame previews from `blob:` URLs of the user's own files.
+authenticated fetches, and frame previews and the footage view's clip from `blob:` URLs of the
+user's own files (`img-src` and `media-src`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+        "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; "
+        "script-src 'self'; "
         "connect-src 'self'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",

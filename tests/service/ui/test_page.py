@@ -6,6 +6,12 @@ Skipped, with the reason, where /usr/bin/chromium or the playwright package is m
 Screenshots are test artefacts: under the test's tmp_path, and under $REID_ARTIFACTS when set.
 `REID_UPDATE_DOCS_SCREENSHOT=1` also rewrites docs/ui.png, from synthetic people only: CUHK03's
 terms forbid publishing its images, so the CUHK03 screenshot never leaves the artefacts.
+
+The footage view is driven on real footage: twelve frames of PETS09-S2L1 (the detection tests' clip),
+re-encoded to WebM VP8 for the browser (Chromium plays no MPEG-4 part 2), with the boxes a tracker
+gave for it (data/vtest-100-111.mot.txt: the shipped detector and ByteTrack, as `service/detection`
+makes them). What the page draws is read back from its overlay canvas, pixel by pixel, at the boxes
+of that file; nothing test-only is exposed by the page.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +49,8 @@ CHROMIUM_ARGS = [
 ]
 KEY = "page-test-key"
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "ui.png"
+VTEST = Path(__file__).resolve().parents[1] / "detection" / "data" / "vtest-100-111.mp4"
+VTEST_MOT = Path(__file__).parent / "data" / "vtest-100-111.mot.txt"
 
 pytestmark = [
     pytest.mark.skipif(
@@ -314,3 +322,314 @@ def test_a_real_person_is_found_first_on_the_page(
     enroll_delete_on_page(page, f"visitor-{query}", total_before=len(people))
     assert watched.foreign_requests(server) == []
     assert [e for e in watched.errors if "401" not in e] == []
+
+
+# --- The footage view.
+
+
+def webm_of(source: Path, target: Path, order: Sequence[int] | None = None) -> Path:
+    """`source` re-encoded as WebM VP8 at its frame rate (frames in `order`, default as they are): a
+    codec Chromium plays and the service decodes."""
+    capture = cv2.VideoCapture(str(source))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"VP80"), fps, (width, height))
+    assert writer.isOpened(), "OpenCV cannot write WebM VP8 here"
+    for i in order if order is not None else range(len(frames)):
+        writer.write(frames[i])
+    writer.release()
+    return target
+
+
+def mot_boxes(text: str) -> dict[int, dict[int, tuple[float, float, float, float]]]:
+    """frame -> track id -> (x, y, w, h), from MOTChallenge lines."""
+    boxes: dict[int, dict[int, tuple[float, float, float, float]]] = {}
+    for line in text.splitlines():
+        frame, track, x, y, w, h = (float(v) for v in line.split(",")[:6])
+        boxes.setdefault(int(frame), {})[int(track)] = (x, y, w, h)
+    return boxes
+
+
+def overlay_pixel(page: Page, x: float, y: float) -> tuple[int, int, int, int]:
+    """RGBA of the overlay canvas (drawn at the video's own pixel size) at pixel (x, y)."""
+    rgba = page.evaluate(
+        """([x, y]) => [...document.querySelector('[data-testid="overlay"]')
+                .getContext("2d").getImageData(x, y, 1, 1).data]""",
+        [int(x), int(y)],
+    )
+    return tuple(rgba)  # type: ignore[return-value]
+
+
+def swatch_rgb(page: Page, person_id: str) -> tuple[int, int, int]:
+    colour = page.locator(f'[data-testid="person"][data-id="{person_id}"] [data-testid="swatch"]').evaluate(
+        "el => getComputedStyle(el).backgroundColor"
+    )
+    r, g, b = (int(v) for v in colour[colour.index("(") + 1 : colour.index(")")].split(",")[:3])
+    return r, g, b
+
+
+def strips_cut(page: Page, count: int) -> None:
+    """Wait until `count` strips are cut from the clip, and check they hold a picture (not one flat
+    colour, as a failed cut or a blank canvas would)."""
+    page.wait_for_function(
+        """count => {
+            const strips = [...document.querySelectorAll('[data-testid="person"] [data-testid="strip"]')];
+            return strips.length === count && strips.every(s => s.dataset.ready === "true");
+        }""",
+        arg=count,
+    )
+    spreads = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="person"] [data-testid="strip"]')].map(s => {
+            const d = s.getContext("2d").getImageData(0, 0, s.width, s.height).data;
+            let lo = 255, hi = 0;
+            for (let i = 1; i < d.length; i += 4) { lo = Math.min(lo, d[i]); hi = Math.max(hi, d[i]); }
+            return [s.width, hi - lo];
+        })"""
+    )
+    for width, spread in spreads:
+        assert width > 40 and spread > 60, spreads
+
+
+def open_footage(page: Page, server: LiveServer) -> None:
+    page.goto(f"{server.url}/ui/")
+    page.get_by_test_id("tab-footage").click()
+    expect(page.get_by_test_id("footage-form")).to_be_visible()
+    expect(page.get_by_test_id("gallery")).to_be_hidden()
+
+
+def submit_footage(page: Page, camera: str, action: str, threshold: str = "") -> None:
+    page.get_by_test_id("footage-camera").fill(camera)
+    page.get_by_test_id("footage-action").select_option(action)
+    if threshold:
+        page.get_by_test_id("footage-options").locator("summary").click()
+        page.get_by_test_id("footage-threshold").fill(threshold)
+    page.get_by_test_id("footage-submit").click()
+
+
+def test_footage_with_a_tracker_file_draws_each_person_and_lists_them(
+    serve: ServerFactory, watched: Watched, tmp_path: Path
+) -> None:
+    """Camera `gate` enrolls the clip's people (the page asks for the write key); the same clip as
+    camera `lobby` then takes their global ids: boxes and ids drawn on the clip in sync with its
+    time, the people listed with strips cut from it, and a click shows one of them."""
+    server = serve(api_key=KEY, protect_reads=False)
+    clip = webm_of(VTEST, tmp_path / "vtest.webm")
+    tracker = tmp_path / "vtest.txt"
+    shutil.copyfile(VTEST_MOT, tracker)
+    boxes = mot_boxes(VTEST_MOT.read_text())
+    page = watched.page
+    open_footage(page, server)
+    page.get_by_test_id("clip-input").set_input_files(str(clip))
+    page.get_by_test_id("tracker-input").set_input_files(str(tracker))
+    expect(page.get_by_test_id("footage-selection")).to_contain_text("boxes from vtest.txt")
+
+    submit_footage(page, "gate", "enroll")
+    give_key_when_asked(page)
+    people = page.get_by_test_id("person")
+    expect(people).to_have_count(4)  # track 3 has 2 boxes: skipped, and said so
+    assert people.evaluate_all("els => els.map(e => e.dataset.id)") == [
+        "gate:1",
+        "gate:2",
+        "gate:4",
+        "gate:5",
+    ]
+    expect(page.get_by_test_id("people-summary")).to_contain_text("track 3: 2 usable boxes of the 3 needed")
+    expect(people.first.get_by_test_id("outcome")).to_have_text("new: enrolled as gate:1")
+    expect(people.first.get_by_test_id("seen-here")).to_contain_text(
+        "camera gate · 0.1 s – 1.1 s into the clip"
+    )
+    strips_cut(page, 4)
+    # the tracklet view's gallery follows
+    expect(page.get_by_test_id("gallery-page-info")).to_have_text("1–4 of 4")
+
+    # the same people on another camera: each track takes its gate id (same crops: similarity 1)
+    submit_footage(page, "lobby", "match-or-enroll", threshold="0.99")
+    expect(page.get_by_test_id("footage-summary")).to_contain_text("match-or-enroll on camera lobby")
+    assert people.evaluate_all("els => els.map(e => e.dataset.id)") == [
+        "gate:1",
+        "gate:2",
+        "gate:4",
+        "gate:5",
+    ]
+    expect(people.first.get_by_test_id("outcome")).to_have_text("matched gate:1 · similarity 1.000")
+    strips_cut(page, 4)
+
+    # a click shows the person: the clip goes to their first frame, their box drawn thick
+    people.nth(0).click()
+    expect(people.nth(0)).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("frame-info")).to_contain_text("frame 2 of 12")
+    detail = page.get_by_test_id("person-detail")
+    expect(page.get_by_test_id("detail-title")).to_have_text("gate:1")
+    entry = detail.get_by_test_id("detail-entry")
+    expect(entry).to_have_count(1)
+    expect(entry).to_have_attribute("data-id", "gate:1")
+    expect(entry).to_contain_text("camera gate")
+    expect(entry).to_contain_text("similarity 1.000")
+    expect(entry).to_contain_text("0.1 – 1.1 s into its clip")
+    thumbnails_loaded(page, "detail-gallery")
+
+    colour = swatch_rgb(page, "gate:1")
+    assert len(set(swatch_rgb(page, p) for p in ("gate:1", "gate:2", "gate:4", "gate:5"))) == 4
+    x, y, w, h = boxes[2][1]
+    assert overlay_pixel(page, x, y + h / 2) == (*colour, 255)  # its left edge, in its colour
+    assert overlay_pixel(page, x - 3, y + h / 2) == (*colour, 255)  # thick: chosen
+    assert overlay_pixel(page, x + w / 2, y + h / 2)[3] == 0  # the person shows through
+    x2, y2, _, h2 = boxes[2][2]
+    other = overlay_pixel(page, x2, y2 + h2 / 2)
+    assert 90 < other[3] < 140, other  # someone else: thin and faint
+    assert overlay_pixel(page, x2 - 3, y2 + h2 / 2)[3] == 0
+
+    # "show everyone", then scrub to the last frame: the boxes follow the clip
+    page.get_by_test_id("show-all").click()
+    page.get_by_test_id("footage-video").evaluate("v => { v.currentTime = 11.5 / 10; }")
+    expect(page.get_by_test_id("frame-info")).to_contain_text("frame 12 of 12")
+    for track, person in ((1, "gate:1"), (2, "gate:2")):
+        x, y, w, h = boxes[12][track]
+        assert overlay_pixel(page, x, y + h / 2) == (*swatch_rgb(page, person), 255), track
+    x, y, _, h = boxes[2][1]
+    assert boxes[12][1][0] - x > 30  # they walked: nothing is left where they stood at frame 2
+    assert overlay_pixel(page, x, y + h / 2)[3] == 0
+
+    # match only: people by track, each with the gallery's best, most similar first
+    submit_footage(page, "hall", "match")
+    expect(page.get_by_test_id("footage-summary")).to_contain_text("match on camera hall")
+    expect(people).to_have_count(4)
+    expect(people.first).to_have_attribute("data-id", "track 1")
+    expect(people.first.get_by_test_id("outcome")).to_have_text("best match gate:1 · similarity 1.000")
+    people.nth(1).click()
+    expect(page.get_by_test_id("detail-title")).to_have_text("track 2")
+    expect(detail.get_by_test_id("detail-entry").first).to_have_attribute("data-id", "gate:2")
+    expect(detail.get_by_test_id("detail-entry").first).to_contain_text("#1 · similarity 1.000")
+    save_screenshot(page, tmp_path, "ui-footage-tracker-file.png")
+    assert watched.foreign_requests(server) == []
+    assert [e for e in watched.errors if "401" not in e] == []
+
+
+def test_a_clip_the_browser_cannot_play_still_lists_its_people(
+    serve: ServerFactory, watched: Watched, tmp_path: Path
+) -> None:
+    """MPEG-4 part 2 (OpenCV's mp4v): the service reads it, Chromium does not play it. The page says
+    so and lists the people without boxes or strips."""
+    server = serve()
+    tracker = tmp_path / "vtest.txt"
+    shutil.copyfile(VTEST_MOT, tracker)
+    page = watched.page
+    open_footage(page, server)
+    page.get_by_test_id("clip-input").set_input_files(str(VTEST))
+    page.get_by_test_id("tracker-input").set_input_files(str(tracker))
+    expect(page.get_by_test_id("footage-selection")).to_contain_text("this browser cannot play the clip")
+    submit_footage(page, "gate", "embed")
+    people = page.get_by_test_id("person")
+    expect(people).to_have_count(4)
+    expect(people.first.get_by_test_id("outcome")).to_have_text("embedded, not compared")
+    expect(page.get_by_test_id("footage-summary")).to_contain_text("embed on camera gate")
+    expect(people.first.get_by_test_id("strip")).to_have_class("strip placeholder")
+    people.first.click()
+    expect(page.get_by_test_id("detail-gallery-note")).to_have_text(
+        "Not compared with the gallery (action embed)."
+    )
+    assert watched.foreign_requests(server) == []
+
+
+def ping_pong(frames: int, length: int = 12) -> list[int]:
+    """Frame indices 0..11, 10..1, 0..11...: the twelve real frames played back and forth, `frames`
+    long (the people walk to and fro: a longer clip for the detector, of real people)."""
+    cycle = list(range(length)) + list(range(length - 2, 0, -1))
+    return [cycle[i % len(cycle)] for i in range(frames)]
+
+
+def record_progress(page: Page) -> None:
+    """Keep every text the progress line shows (it changes about twice a second, then hides)."""
+    page.evaluate(
+        """() => {
+            window.progressSeen = [];
+            const line = document.querySelector('[data-testid="footage-progress"]');
+            new MutationObserver(() => window.progressSeen.push(line.innerText))
+                .observe(line, { subtree: true, childList: true, characterData: true });
+        }"""
+    )
+
+
+def test_footage_alone_is_detected_tracked_and_drawn_with_its_progress(
+    serve: ServerFactory, watched: Watched, tmp_path: Path
+) -> None:
+    """No tracker file: the service finds the people, the page shows its progress as it streams, then
+    draws the boxes of the tracker file the service made under the ids it enrolled."""
+    server = serve()
+    clip = webm_of(VTEST, tmp_path / "vtest-pingpong.webm", ping_pong(60))
+    page = watched.page
+    open_footage(page, server)
+    page.get_by_test_id("clip-input").set_input_files(str(clip))
+    expect(page.get_by_test_id("footage-selection")).to_contain_text("the service finds the people itself")
+    record_progress(page)
+    submit_footage(page, "gate", "enroll")
+    people = page.get_by_test_id("person")
+    expect(page.get_by_test_id("status")).to_contain_text("people in vtest-pingpong.webm", timeout=60_000)
+    expect(page.get_by_test_id("footage-progress")).to_be_hidden()
+    seen = page.evaluate("window.progressSeen")
+    tracking = [t for t in seen if t.startswith("Finding and tracking people: frame")]
+    assert tracking and all(" people" in t or " person" in t for t in tracking), seen
+    expect(page.get_by_test_id("footage-summary")).to_contain_text("found by pedestrian-detection-adas-0002")
+
+    # the very boxes the service found: the same clip again, its tracker file asked for
+    with server.client() as client:
+        response = client.post(
+            "/tracks",
+            files={"video": (clip.name, clip.read_bytes(), "video/webm")},
+            data={"camera": "check", "action": "embed", "tracker_output": "true"},
+        )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    boxes = mot_boxes(answer["tracker_file"])
+    used = [t for t in answer["tracks"] if t["skipped"] is None]
+    assert len(used) >= 4
+    ids = [f"gate:{t['track_id']}" for t in used]
+    expect(people).to_have_count(len(used))
+    assert people.evaluate_all("els => els.map(e => e.dataset.id)") == ids
+    strips_cut(page, len(used))
+
+    first = used[0]
+    people.first.click()
+    expect(page.get_by_test_id("frame-info")).to_contain_text(f"frame {first['first_frame']} of 60")
+    x, y, _, h = boxes[first["first_frame"]][first["track_id"]]
+    colour = swatch_rgb(page, ids[0])
+    assert overlay_pixel(page, x, y + h / 2) == (*colour, 255)
+    assert overlay_pixel(page, x - 3, y + h / 2) == (*colour, 255)
+    expect(page.get_by_test_id("detail-gallery").get_by_test_id("detail-entry")).to_have_attribute(
+        "data-id", ids[0]
+    )
+    assert watched.foreign_requests(server) == []
+    assert watched.errors == []
+
+
+def test_cancel_stops_the_work_and_stores_nobody(
+    serve: ServerFactory, watched: Watched, tmp_path: Path
+) -> None:
+    server = serve()
+    clip = webm_of(VTEST, tmp_path / "vtest-long.webm", ping_pong(600))
+    page = watched.page
+    open_footage(page, server)
+    page.get_by_test_id("clip-input").set_input_files(str(clip))
+    submit_footage(page, "gate", "enroll")
+    progress = page.get_by_test_id("footage-progress")
+    expect(progress).to_contain_text("Finding and tracking people: frame", timeout=30_000)
+    expect(page.get_by_test_id("footage-cancel")).to_be_visible()
+    page.get_by_test_id("footage-cancel").click()
+    expect(page.get_by_test_id("status")).to_have_text(
+        "Cancelled: the service stopped the work; nothing was stored."
+    )
+    expect(progress).to_be_hidden()
+    expect(page.get_by_test_id("footage-cancel")).to_be_hidden()
+    expect(page.get_by_test_id("footage-submit")).to_be_enabled()
+    expect(page.get_by_test_id("person")).to_have_count(0)
+    time.sleep(1.0)
+    with server.client() as client:
+        assert client.get("/gallery").json()["total"] == 0
+    assert watched.errors == []
