@@ -41,7 +41,7 @@ COPY service ./service
 # The recipe both builders share (the versions of constraints.txt; pip and setuptools removed last,
 # so the venv copied into the image carries no build tools), then what the image must import.
 RUN --mount=type=secret,id=pip_ca \
-    DEBIAN_FRONTEND=noninteractive sh build-venv.sh "$ORT_PACKAGE" "import service.main, onnxruntime, openvino, cv2"
+    DEBIAN_FRONTEND=noninteractive sh build-venv.sh "$ORT_PACKAGE" "import service.main, onnxruntime, openvino, cv2, trackers, supervision"
 
 FROM cpu-python AS cpu
 LABEL org.opencontainers.image.title="video-reid (cpu)" \
@@ -57,6 +57,8 @@ RUN groupadd --system --gid 10001 reid \
 COPY --from=cpu-builder /opt/venv /opt/venv
 # Owned by root and read-only for the service user: the image's model cannot be altered at run time.
 COPY models/osnet-ain-multisite.onnx models/grurcn-mobilenetv2-cuhk03.onnx models/README.md /app/models/
+# The person detector of footage sent without a tracker file, with its licence, card and references.
+COPY models/detector/ /app/models/detector/
 WORKDIR /app
 # REID_API_KEY_FILE is where a generated key is kept, not a key (hadolint's DL3064 goes by the name).
 # hadolint ignore=DL3064
@@ -66,6 +68,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     REID_HOST=0.0.0.0 \
     REID_PORT=8000 \
     REID_MODEL_PATH=/app/models/osnet-ain-multisite.onnx \
+    REID_DETECTOR_PATH=/app/models/detector/pedestrian-detection-adas-0002 \
     REID_API_KEY_FILE=/var/lib/reid/api-key
 USER 10001:10001
 EXPOSE 8000
@@ -94,7 +97,7 @@ COPY reid_contract ./reid_contract
 COPY service ./service
 # As in cpu-builder; the last check also proves the wheel is the CUDA build (no GPU needed for that).
 RUN --mount=type=secret,id=pip_ca \
-    DEBIAN_FRONTEND=noninteractive sh build-venv.sh "$ORT_PACKAGE" "import service.main, cv2, onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers(), ort.get_available_providers()"
+    DEBIAN_FRONTEND=noninteractive sh build-venv.sh "$ORT_PACKAGE" "import service.main, cv2, trackers, supervision, onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers(), ort.get_available_providers()"
 
 FROM gpu-python AS gpu
 LABEL org.opencontainers.image.title="video-reid (gpu)" \
@@ -108,6 +111,8 @@ RUN groupadd --system --gid 10001 reid \
     && install -d -o reid -g reid -m 0700 /var/lib/reid
 COPY --from=gpu-builder /opt/venv /opt/venv
 COPY models/osnet-ain-multisite.onnx models/grurcn-mobilenetv2-cuhk03.onnx models/README.md /app/models/
+# The person detector of footage sent without a tracker file, with its licence, card and references.
+COPY models/detector/ /app/models/detector/
 WORKDIR /app
 # REID_PROVIDERS stays unset: CUDA first, CPU as fall-back; /readyz shows the provider really in use.
 # REID_API_KEY_FILE is where a generated key is kept, not a key (hadolint's DL3064 goes by the name).
@@ -118,6 +123,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     REID_HOST=0.0.0.0 \
     REID_PORT=8000 \
     REID_MODEL_PATH=/app/models/osnet-ain-multisite.onnx \
+    REID_DETECTOR_PATH=/app/models/detector/pedestrian-detection-adas-0002 \
     REID_API_KEY_FILE=/var/lib/reid/api-key
 USER 10001:10001
 EXPOSE 8000

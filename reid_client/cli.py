@@ -28,13 +28,14 @@ from reid_client.http import (
     call,
 )
 from reid_client.multipart import FilePart, MultipartBody
-from reid_client.progress import ProgressBar
+from reid_client.progress import ProgressBar, WorkBar
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm")
 PROGRESS_FROM_BYTES = 1 << 20  # smaller uploads finish before a bar would be worth drawing
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it
 
 EXIT_CODES = f"""exit codes:
   {EXIT_OK}  the call succeeded (its JSON answer is on stdout)
@@ -43,6 +44,7 @@ EXIT_CODES = f"""exit codes:
      error is on stdout
   {EXIT_SERVER}  the service failed or is not ready, HTTP 5xx (model loading, gallery unreachable)
   {EXIT_UNREACHABLE}  no answer: connection refused, unknown host, timeout
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): the connection was closed, which stops the work on the service
 
 environment: REID_URL (for --url), REID_API_KEY (for --api-key, sent as 'Authorization: Bearer ...')"""
 
@@ -138,16 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     tracks = commands.add_parser(
         "tracks",
-        help="Send a camera's video and its tracker output (POST /tracks).",
+        help="Send a camera's video, with or without its tracker output (POST /tracks).",
         description="Cut every track of a tracker file (MOTChallenge CSV or JSON boxes) out of the video "
-        "and embed, enroll or match it; with --mot-out, write the tracker file back with each track id "
-        "replaced by its gallery id (action match-or-enroll).",
+        "and embed, enroll or match it; without a tracker file the service detects and tracks the people "
+        "itself (--stride, --confidence, --roi, --tracker-out). With --mot-out, write the tracker file "
+        "back with each track id replaced by its gallery id (action match-or-enroll). The service's "
+        "progress is drawn on stderr; Ctrl-C closes the connection, which stops the work there.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     tracks.add_argument("video", type=Path)
     tracks.add_argument(
-        "tracker_file", type=Path, help="MOTChallenge CSV (frame,id,x,y,w,h,conf,...) or JSON"
+        "tracker_file",
+        type=Path,
+        nargs="?",
+        help="MOTChallenge CSV (frame,id,x,y,w,h,conf,...) or JSON; leave out to have the service find "
+        "the people",
     )
     tracks.add_argument("--camera", required=True)
     tracks.add_argument(
@@ -172,6 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="write the MOTChallenge file with gallery ids here (match-or-enroll); it is then left out "
         "of the JSON printed",
+    )
+    footage = tracks.add_argument_group("without a tracker file")
+    footage.add_argument("--stride", type=int, help="detect on every n-th frame (default: the service's, 1)")
+    footage.add_argument("--confidence", type=float, help="the detector's minimum confidence (default 0.3)")
+    footage.add_argument("--min-width", type=int, help="drop narrower boxes, pixels")
+    footage.add_argument("--min-height", type=int, help="drop shorter boxes, pixels")
+    footage.add_argument("--roi", help="region of interest x1,y1,x2,y2 in pixels, inside the frame")
+    footage.add_argument(
+        "--tracker-out",
+        type=Path,
+        help="write the MOTChallenge file the service made here (its own track ids); left out of the JSON",
     )
     return parser
 
@@ -206,8 +225,21 @@ def request_for(args: argparse.Namespace) -> tuple[str, MultipartBody, str]:
         )
         return "/match", MultipartBody({**fields, **tracklet}, tracklet_parts(args.paths)), "match"
     for path in (args.video, args.tracker_file):
-        if not path.is_file():
+        if path is not None and not path.is_file():
             raise UsageError(f"{path}: no such file")
+    detection = _fields(
+        detect_stride=args.stride,
+        detect_confidence=args.confidence,
+        detect_min_width=args.min_width,
+        detect_min_height=args.min_height,
+        roi=args.roi,
+        tracker_output=True if args.tracker_out is not None else None,
+    )
+    if args.tracker_file is not None and detection:
+        raise UsageError(
+            "--stride, --confidence, --min-width, --min-height, --roi and --tracker-out are for a video "
+            "without a tracker file"
+        )
     fields = _fields(
         camera=args.camera,
         action=args.action,
@@ -219,8 +251,10 @@ def request_for(args: argparse.Namespace) -> tuple[str, MultipartBody, str]:
         exclude_own_camera=not args.include_own_camera,
         mot_output=True if args.mot_out is not None else None,
     )
-    files = [FilePart("video", args.video), FilePart("tracks", args.tracker_file)]
-    return "/tracks", MultipartBody(fields, files), "tracks"
+    files = [FilePart("video", args.video)]
+    if args.tracker_file is not None:
+        files.append(FilePart("tracks", args.tracker_file))
+    return "/tracks", MultipartBody({**fields, **detection}, files), "tracks"
 
 
 def main(
@@ -253,13 +287,30 @@ def main(
         stderr, label, enabled=not args.no_progress and stderr.isatty() and body.length >= PROGRESS_FROM_BYTES
     )
     body.on_sent = bar.update
+    # /tracks is asked for its progress stream: drawn where a person watches, read through otherwise
+    work = WorkBar(stderr, enabled=not args.no_progress and stderr.isatty())
     try:
-        answer = call(server, "POST", path, body)
+        answer = call(
+            server, "POST", path, body, on_progress=work.update if args.command == "tracks" else None
+        )
     except CallFailed as failed:
+        work.close()
         stdout.write(json.dumps(failed.body, indent=indent) + "\n")
         status = f"HTTP {failed.status}: " if failed.status else ""
         stderr.write(f"reid: {status}{failed}\n")
         return failed.exit_code
+    except KeyboardInterrupt:  # the connection is closed on the way out: the service stops the work
+        work.close()
+        stderr.write("\nreid: interrupted; the connection is closed, which stops the work on the service\n")
+        return EXIT_INTERRUPTED
+    work.close()
+    if args.command == "tracks" and args.tracker_out is not None:
+        made = answer.pop("tracker_file", None)
+        if not isinstance(made, str):
+            stderr.write("reid: the answer holds no tracker file (was a tracker file sent?)\n")
+        else:
+            args.tracker_out.write_text(made)
+            stderr.write(f"reid: MOT file the service made written to {args.tracker_out}\n")
     if args.command == "tracks" and args.mot_out is not None:
         mot = answer.get("mot")
         if not isinstance(mot, str):

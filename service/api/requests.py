@@ -22,6 +22,9 @@ from reid_contract import Calibration, ModelMetadata
 from service.api.deps import StateDep
 from service.core.config import Settings
 from service.core.errors import BadInput, Conflict, TooLarge, UnsupportedMedia
+from service.detection.detector import DetectOptions
+from service.detection.pipeline import FootageOptions
+from service.detection.pipeline import check_options as check_footage_options
 from service.gallery.base import SearchFilters
 from service.media.decode import MediaLimits, Upload
 from service.schemas import (
@@ -327,22 +330,79 @@ def _search_filters(filters: MatchFilters) -> SearchFilters:
 
 
 async def tracks_input(request: Request, state: StateDep) -> TracksInput:
-    """POST /tracks: a clip, its tracker file, and what to do with the tracks (TracksForm)."""
-    state.serving()
+    """POST /tracks: a clip, its tracker file (or none: the service finds the people), and what to do
+    with the tracks (TracksForm)."""
+    runtime = state.serving()
     form = await read_form(request, state.limits)
     form.reject_unknown(TracksForm)
     options = form.parse(TracksOptions)
-    files = {}
-    for name, what in (("video", "the camera's clip"), ("tracks", "the tracker's output (MOT CSV or JSON)")):
-        given = form.files.get(name, [])
-        if len(given) != 1:
-            raise BadInput(f"upload {what} as one `{name}` file; got {len(given)}")
-        files[name] = given[0]
+    videos, trackers = form.files.get("video", []), form.files.get("tracks", [])
+    if len(videos) != 1:
+        raise BadInput(f"upload the camera's clip as one `video` file; got {len(videos)}")
+    if len(trackers) > 1:
+        raise BadInput(
+            f"upload the tracker's output (MOT CSV or JSON) as one `tracks` file; got {len(trackers)}"
+        )
     options, threshold_from = resolve_threshold(
         options, state.meta.calibration, state.settings.match_false_match_rate
     )
     check_tracks_options(options, state.settings.max_top_k)
-    return TracksInput(files["video"], files["tracks"], options, threshold_from)
+    if trackers:
+        given = [name for name in DETECTION_FIELDS if name in form.fields and form.fields[name] != ""]
+        if given:
+            raise BadInput(
+                f"{', '.join(given)}: options of footage without a tracker file; this request sends one "
+                "(`tracks`)"
+            )
+        return TracksInput(videos[0], trackers[0], options, threshold_from)
+    if runtime.detector is None:
+        raise BadInput(
+            "no tracker file (`tracks`) and this service has no person detector (REID_DETECTOR_PATH is "
+            "empty): upload the tracker's output (MOT CSV or JSON) as `tracks`"
+        )
+    return TracksInput(videos[0], None, options, threshold_from, footage_options(options, state.settings))
+
+
+# The form fields that only footage without a tracker file takes.
+DETECTION_FIELDS = (
+    "detect_stride",
+    "detect_confidence",
+    "detect_min_width",
+    "detect_min_height",
+    "roi",
+    "tracker_output",
+)
+
+
+def footage_options(options: TracksOptions, settings: Settings) -> FootageOptions:
+    """How to find the people of a clip sent alone: the request's options, else the REID_DETECT_*
+    settings; BadInput for a region of interest that is not `x1,y1,x2,y2` (one outside the frame is
+    refused once the video is open, its size known)."""
+
+    def pick(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    footage = FootageOptions(
+        stride=pick(options.detect_stride, settings.detect_stride),
+        detect=DetectOptions(
+            confidence=pick(options.detect_confidence, settings.detect_confidence),
+            min_width=pick(options.detect_min_width, settings.detect_min_width),
+            min_height=pick(options.detect_min_height, settings.detect_min_height),
+            roi=parse_roi(options.roi) if options.roi is not None else None,
+        ),
+    )
+    check_footage_options(footage)
+    return footage
+
+
+def parse_roi(text: str) -> tuple[int, int, int, int]:
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 4 or not all(part.isdigit() for part in parts):
+        raise BadInput(
+            f"roi {text!r}: expected x1,y1,x2,y2, four whole pixel coordinates, e.g. 0,200,768,576"
+        )
+    x1, y1, x2, y2 = (int(part) for part in parts)
+    return x1, y1, x2, y2
 
 
 def resolve_threshold(

@@ -20,6 +20,10 @@ NameList = Annotated[list[str], NoDecode]
 
 # The model shipped in the repository (models/README.md is its card).
 DEFAULT_MODEL = Path(__file__).resolve().parents[2] / "models" / "osnet-ain-multisite.onnx"
+# The person detector shipped in the repository (its card: models/detector/*/CARD.md).
+DEFAULT_DETECTOR = (
+    Path(__file__).resolve().parents[2] / "models" / "detector" / "pedestrian-detection-adas-0002"
+)
 
 
 class Settings(BaseSettings):
@@ -133,6 +137,19 @@ class Settings(BaseSettings):
     tracks_min_boxes: int = Field(3, ge=1)
     tracks_frames_per_track: int = Field(32, ge=1)
 
+    # footage without a tracker file (POST /tracks with no `tracks` file; docs/tracks.md): the person
+    # detector, loaded at start (a detector that cannot run stops the start, naming its setting);
+    # empty turns footage without a tracker file off (such requests get 422)
+    detector_path: Path | None = DEFAULT_DETECTOR
+    detector_precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 where the CPU computes it
+    detector_device: str = "CPU"  # OpenVINO's device name
+    detector_threads: int = Field(0, ge=0)  # the detector's threads; 0: OpenVINO's default
+    # what a request leaves unset: detect on every n-th frame, at this confidence, boxes at least this big
+    detect_stride: int = Field(1, ge=1)
+    detect_confidence: float = Field(0.3, ge=0, le=1)
+    detect_min_width: int = Field(0, ge=0)
+    detect_min_height: int = Field(0, ge=0)
+
     # rate limits: a token bucket per client address, and one per API key presented (429 beyond);
     # /healthz, /readyz and /metrics are exempt. 0 requests a minute turns them off.
     rate_limit_per_minute: int = Field(600, ge=0)
@@ -170,7 +187,9 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
-    @field_validator("api_key", "redis_url", "api_key_file", "milvus_uri", "milvus_token", mode="before")
+    @field_validator(
+        "api_key", "redis_url", "api_key_file", "milvus_uri", "milvus_token", "detector_path", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """`REID_API_KEY=` (as compose passes an unset variable) means no key, not an empty key."""

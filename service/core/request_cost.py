@@ -36,3 +36,16 @@ def clip_bytes(crops: int, frame_size: tuple[int, int], input_size: tuple[int, i
     height, width = input_size
     frame_width, frame_height = frame_size
     return crops * height * width * CHANNELS + CLIP_FRAMES_HELD * frame_width * frame_height * CHANNELS
+
+
+# Decoded frames held at once while /tracks detects people in a clip without a tracker file: the frame
+# being detected, and the codec's reference frames (the detector's input buffer is its own, fixed).
+FOOTAGE_FRAMES_HELD = 3
+
+
+def footage_bytes(frame_size: tuple[int, int]) -> int:
+    """The detection pass over a clip (`frame_size`: width, height): frames are decoded once and
+    dropped as soon as they are detected, so only a few are held, whatever the clip's length. The
+    boxes found are bounded by the tracker-file limits, as a tracker file's are."""
+    frame_width, frame_height = frame_size
+    return FOOTAGE_FRAMES_HELD * frame_width * frame_height * CHANNELS

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,6 +167,21 @@ class PersonDetector:
         self._request.infer({0: self._blob})
         rows = self._request.get_output_tensor(0).data.reshape(-1, 7)
         return select_boxes(rows, width, height, options)
+
+
+class SharedDetector:
+    """One detector shared by a process's requests: `detect` takes a lock around each call (a
+    compiled model's infer request serves one caller at a time), so two clips detected at once
+    interleave their frames instead of racing on the request. Blocking: call it off the event loop."""
+
+    def __init__(self, detector: PersonDetector) -> None:
+        self._detector = detector
+        self._lock = threading.Lock()
+        self.info = detector.info
+
+    def detect(self, frames: Sequence[np.ndarray], options: DetectOptions | None = None) -> list[np.ndarray]:
+        with self._lock:
+            return self._detector.detect(frames, options)
 
 
 def select_boxes(rows: np.ndarray, width: int, height: int, options: DetectOptions) -> np.ndarray:

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from service.core.errors import BadInput, TooLarge
-from service.detection.detector import DetectOptions, PersonDetector
+from service.detection.detector import DetectOptions
 from service.detection.tracker import PersonTracker, TrackerOptions
-from service.media.decode import MediaLimits, Upload, open_video
+from service.media.decode import MediaLimits, Upload, VideoReader, open_video
 from service.tracks.trackfile import Box, TrackerFile, TrackFileLimits
 
 # When the container does not say its frame rate (some raw streams): assumed, and said in the result.
@@ -73,6 +75,18 @@ class FootageTracks:
 
 
 Progress = Callable[[FootageProgress], None]
+# Called (in the decoding thread) with the frame's width and height once the video is open and the
+# options checked, before any frame is detected: what it returns is held until the pass ends (the
+# service reserves the frames the pass holds from its memory budget there).
+Admit = Callable[[int, int], AbstractContextManager[object]]
+
+
+class Detects(Protocol):
+    """What the pass needs of a detector (PersonDetector, or the service's SharedDetector)."""
+
+    def detect(
+        self, frames: Sequence[np.ndarray], options: DetectOptions | None = None
+    ) -> list[np.ndarray]: ...
 
 
 def check_options(options: FootageOptions) -> None:
@@ -109,72 +123,85 @@ def check_roi(roi: tuple[int, int, int, int] | None, width: int, height: int, la
 
 def track_footage(
     video: Upload,
-    detector: PersonDetector,
+    detector: Detects,
     options: FootageOptions,
     media: MediaLimits,
     tracker_limits: TrackFileLimits,
     max_video_frames: int,
     progress: Progress | None = None,
+    admit: Admit | None = None,
 ) -> FootageTracks:
     """Detect and track the people of `video`; BadInput for a video that cannot be decoded, has no
     frame, or in which no person was tracked; TooLarge past the frame or tracker-file limits. Blocking:
     run it off the event loop. `progress` is called from this thread every PROGRESS_EVERY frames and
-    at the end; an exception it raises (a client gone) stops the pass."""
+    at the end; an exception it raises (a client gone) stops the pass. `admit` as above."""
     check_options(options)
     with open_video(video, media) as reader:
         check_roi(options.detect.roi, reader.width, reader.height, reader.label)
-        fps_declared = math.isfinite(reader.fps) and reader.fps > 0
-        fps = reader.fps if fps_declared else FALLBACK_FPS
-        tracker = PersonTracker(options.tracker, fps)
-        collector = _Tracks(tracker_limits, reader.label)
-        timings = FootageTimings()
-        stride = options.stride
-        decoded = detected = detections = 0
-        frames = reader.frames(max_video_frames, lambda i: i % stride == 0, "REID_TRACKS_MAX_VIDEO_FRAMES")
-        clock = time.perf_counter()
-        for index, frame in enumerate(frames):
-            now = time.perf_counter()
-            timings.decode += now - clock
-            decoded = index + 1
-            if frame is not None:
-                boxes = detector.detect([frame], options.detect)[0]
-                del frame  # the only frame held
-                after_detect = time.perf_counter()
-                timings.detect += after_detect - now
-                detections += len(boxes)
-                ids, tracked = tracker.update(index, boxes)
-                collector.add(index + 1, ids, tracked)
-                detected += 1
-                timings.track += time.perf_counter() - after_detect
-            if progress is not None and decoded % PROGRESS_EVERY == 0:
-                progress(FootageProgress(decoded, reader.declared_frames, len(collector.tracks)))
-            clock = time.perf_counter()
-        if decoded == 0:
-            raise BadInput(f"{reader.label}: no frame could be decoded (corrupt, truncated or empty video)")
-        if progress is not None:
+        with admit(reader.width, reader.height) if admit is not None else nullcontext():
+            return _track(reader, detector, options, tracker_limits, max_video_frames, progress)
+
+
+def _track(
+    reader: VideoReader,
+    detector: Detects,
+    options: FootageOptions,
+    tracker_limits: TrackFileLimits,
+    max_video_frames: int,
+    progress: Progress | None,
+) -> FootageTracks:
+    fps_declared = math.isfinite(reader.fps) and reader.fps > 0
+    fps = reader.fps if fps_declared else FALLBACK_FPS
+    tracker = PersonTracker(options.tracker, fps)
+    collector = _Tracks(tracker_limits, reader.label)
+    timings = FootageTimings()
+    stride = options.stride
+    decoded = detected = detections = 0
+    frames = reader.frames(max_video_frames, lambda i: i % stride == 0, "REID_TRACKS_MAX_VIDEO_FRAMES")
+    clock = time.perf_counter()
+    for index, frame in enumerate(frames):
+        now = time.perf_counter()
+        timings.decode += now - clock
+        decoded = index + 1
+        if frame is not None:
+            boxes = detector.detect([frame], options.detect)[0]
+            del frame  # the only frame held
+            after_detect = time.perf_counter()
+            timings.detect += after_detect - now
+            detections += len(boxes)
+            ids, tracked = tracker.update(index, boxes)
+            collector.add(index + 1, ids, tracked)
+            detected += 1
+            timings.track += time.perf_counter() - after_detect
+        if progress is not None and decoded % PROGRESS_EVERY == 0:
             progress(FootageProgress(decoded, reader.declared_frames, len(collector.tracks)))
-        if not collector.boxes:
-            d = options.detect
-            raise BadInput(
-                f"{reader.label}: no person tracked in {decoded} frames (detected every {stride} frame"
-                f"{'s' if stride > 1 else ''} at confidence {d.confidence}"
-                + (f", minimum box {d.min_width}x{d.min_height}" if d.min_width or d.min_height else "")
-                + (f", region of interest {','.join(map(str, d.roi))}" if d.roi else "")
-                + ")"
-            )
-        result = collector.result()
-        return FootageTracks(
-            tracker=result,
-            mot=mot_text(result),
-            width=reader.width,
-            height=reader.height,
-            fps=fps,
-            fps_declared=fps_declared,
-            frames_decoded=decoded,
-            frames_detected=detected,
-            detections=detections,
-            timings=timings,
+        clock = time.perf_counter()
+    if decoded == 0:
+        raise BadInput(f"{reader.label}: no frame could be decoded (corrupt, truncated or empty video)")
+    if progress is not None:
+        progress(FootageProgress(decoded, reader.declared_frames, len(collector.tracks)))
+    if not collector.boxes:
+        d = options.detect
+        raise BadInput(
+            f"{reader.label}: no person tracked in {decoded} frames (detected every {stride} frame"
+            f"{'s' if stride > 1 else ''} at confidence {d.confidence}"
+            + (f", minimum box {d.min_width}x{d.min_height}" if d.min_width or d.min_height else "")
+            + (f", region of interest {','.join(map(str, d.roi))}" if d.roi else "")
+            + ")"
         )
+    result = collector.result()
+    return FootageTracks(
+        tracker=result,
+        mot=mot_text(result),
+        width=reader.width,
+        height=reader.height,
+        fps=fps,
+        fps_declared=fps_declared,
+        frames_decoded=decoded,
+        frames_detected=detected,
+        detections=detections,
+        timings=timings,
+    )
 
 
 class _Tracks:

@@ -14,7 +14,7 @@ import numpy as np
 
 from service.core.errors import BadInput, TooLarge
 from service.media.decode import MediaLimits, Upload, open_video
-from service.tracks.cut import TrackDone, cut_crops
+from service.tracks.cut import FrameDone, TrackDone, cut_crops
 from service.tracks.plan import CropPlan, CropRules, plan_crops
 from service.tracks.trackfile import TrackerFile, TrackFileLimits, parse_tracker_file
 
@@ -35,7 +35,9 @@ class CutJob:
 
     `on_track` as in cut_crops (each track's crops handed over as soon as they are cut); `admit(crops,
     width, height)` is called once the plan is known and before any frame is decoded: the place to
-    wait for, or refuse, the memory the crops and frames will take."""
+    wait for, or refuse, the memory the crops and frames will take; `on_frame` as in cut_crops.
+    `tracker`, when given, is used as it is instead of parsing `tracker_data` (footage whose tracks
+    the service found itself, service/detection)."""
 
     video: Upload
     tracker_data: bytes
@@ -43,6 +45,8 @@ class CutJob:
     frames_per_chunk: int
     on_track: TrackDone | None = None
     admit: Admit | None = None
+    on_frame: FrameDone | None = None
+    tracker: TrackerFile | None = None
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,11 @@ class TrackCrops:
 def read_crops(job: CutJob, limits: FootageLimits, rules: CropRules) -> TrackCrops:
     """Parse the tracker file first (cheap, and its errors are the likeliest), then one pass over the
     video."""
-    if not job.tracker_data:
-        raise BadInput("the tracker file is empty")
-    tracker = parse_tracker_file(job.tracker_data, limits.tracker)
+    tracker = job.tracker
+    if tracker is None:
+        if not job.tracker_data:
+            raise BadInput("the tracker file is empty")
+        tracker = parse_tracker_file(job.tracker_data, limits.tracker)
     if tracker.last_frame > limits.max_video_frames:  # known before decoding: say so now
         raise TooLarge(
             f"the tracker file names frame {tracker.last_frame} ({tracker.last_frame_where}), over the "
@@ -71,7 +77,9 @@ def read_crops(job: CutJob, limits: FootageLimits, rules: CropRules) -> TrackCro
         plan = plan_crops(tracker, reader.width, reader.height, rules, job.frames_per_chunk)
         if job.admit is not None:
             job.admit(plan.crops, reader.width, reader.height)
-        cut = cut_crops(reader, plan, job.size, limits.max_video_frames, on_track=job.on_track)
+        cut = cut_crops(
+            reader, plan, job.size, limits.max_video_frames, on_track=job.on_track, on_frame=job.on_frame
+        )
         return TrackCrops(
             tracker, plan, cut.crops, reader.width, reader.height, reader.fps, cut.frames_decoded
         )

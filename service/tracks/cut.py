@@ -20,6 +20,10 @@ from service.tracks.plan import CropPlan
 
 # Called (in the decoding thread) with a track's crops as soon as its last planned frame is cut.
 TrackDone = Callable[[int, np.ndarray], None]
+# Called (in the decoding thread) after each frame with the frames decoded so far and the plan (whose
+# last_frame is where decoding stops): progress reports, and the place to stop the pass (an exception
+# it raises ends it).
+FrameDone = Callable[[int, CropPlan], None]
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ def cut_crops(
     max_video_frames: int,
     limit_hint: str = "REID_TRACKS_MAX_VIDEO_FRAMES",
     on_track: TrackDone | None = None,
+    on_frame: FrameDone | None = None,
 ) -> CutResult:
     """The planned crops of `plan`, each resized to `size` (height, width); decoding stops after the
     last frame the tracker file names. BadInput when the video ends before that frame.
@@ -54,6 +59,8 @@ def cut_crops(
                 crops[cut.track_id][cut.slot] = _crop(frame, cut.rect, size, video.label, index)
                 if on_track is not None and ends[cut.track_id] == index:
                     on_track(cut.track_id, crops.pop(cut.track_id))
+        if on_frame is not None:
+            on_frame(decoded, plan)
         if index >= last_index:
             break
     if decoded < plan.last_frame:

@@ -1,10 +1,16 @@
-"""POST /tracks: a camera's clip and its tracker file -> every track embedded, enrolled or matched,
-all of a request's enrolments stored together or none.
+"""POST /tracks: a camera's clip and its tracker file (or the clip alone, whose people the service
+detects and tracks itself) -> every track embedded, enrolled or matched, all of a request's enrolments
+stored together or none.
 
-Order: the options were checked by the request layer (before any decoding); crops are cut in one pass
-off the event loop, each track embedded as soon as its crops are cut (service/tracks/embedding.py),
-then the gallery: decisions first, writes last, so a failure anywhere before the writes stores
-nothing, and a failure during them is undone (service/tracks/enroll.py).
+Order: the options were checked by the request layer (before any decoding); without a tracker file,
+one pass off the event loop detects and tracks the people (service/detection), its frames dropped as
+they are detected; then crops are cut in one pass off the event loop, each track embedded as soon as
+its crops are cut (service/tracks/embedding.py), then the gallery: decisions first, writes last, so a
+failure anywhere before the writes stores nothing, and a failure during them is undone
+(service/tracks/enroll.py).
+
+The passes report their progress to the request's `Work` (frames done, people found), which a
+streamed answer turns into progress lines; `Work.stop` stops them at their next frame (a client gone).
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ import asyncio
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
@@ -21,10 +30,12 @@ from service.core import request_cost
 from service.core.budget import Reservation
 from service.core.errors import BadInput
 from service.core.security import Principal
+from service.detection.pipeline import FootageOptions, FootageProgress, FootageTracks, track_footage
 from service.gallery.base import Entry, SearchFilters
 from service.inference.embedder import EmbedResult
 from service.media.decode import Upload
 from service.schemas import (
+    DetectionInfo,
     EntryOut,
     MatchItem,
     ModelRef,
@@ -40,7 +51,7 @@ from service.tracks.crops import Admit, CutJob, TrackCrops, read_crops
 from service.tracks.embedding import TrackEmbedder
 from service.tracks.enroll import check_free, enroll_all
 from service.tracks.mot import relabelled_mot
-from service.tracks.plan import TrackPlan
+from service.tracks.plan import CropPlan, TrackPlan
 from service.usecases.entries import new_entry
 
 WRITES = frozenset({"enroll", "match-or-enroll"})
@@ -48,12 +59,14 @@ WRITES = frozenset({"enroll", "match-or-enroll"})
 
 @dataclass(frozen=True)
 class TracksInput:
-    """A request as the request layer checked it: its options final (a threshold resolved)."""
+    """A request as the request layer checked it: its options final (a threshold resolved). Without
+    a tracker file (`tracker` None), `footage` says how to find the people."""
 
     video: Upload
-    tracker: Upload
+    tracker: Upload | None
     options: TracksOptions
     threshold_from: ThresholdSource | None = None
+    footage: FootageOptions | None = None
 
 
 @dataclass
@@ -65,18 +78,84 @@ class _Tracks:
     plans: list[TrackPlan]
     embedded: dict[int, EmbedResult]
     kept: dict[int, np.ndarray]  # crops kept for thumbnails (write actions with thumbnails on)
+    found: FootageTracks | None  # without a tracker file: what the detection pass found
+    found_seconds: float
 
     @property
     def used(self) -> list[TrackPlan]:
         return [t for t in self.plans if t.skipped is None]
 
 
-async def run_tracks(state: AppState, caller: Principal, request: TracksInput) -> TracksResponse:
+Stage = Literal["tracking", "embedding"]
+
+
+class Stopped(Exception):
+    """Raised in a decoding thread at its next frame once its request has ended (a client gone)."""
+
+
+class Work:
+    """A request's progress as its decoding threads report it, and the switch that stops them.
+
+    `stage` is `tracking` during the detection pass (footage without a tracker file), then `embedding`
+    during the crops pass and the model; `frames_done` / `frames_total` count the stage's frames
+    (the total is the container's declared count while tracking, which may be missing: None, and the
+    tracker file's last frame while cutting); `people` the tracks found so far. `started` is set once
+    the clip is open, its options checked and its memory reserved: errors before that are the
+    request's own (a plain 4xx), errors after it arrive in the progress stream. Made on the loop."""
+
+    def __init__(self, tracker_file: bool) -> None:
+        self.stop = threading.Event()
+        self.started = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self.stage: Stage = "embedding" if tracker_file else "tracking"
+        self.frames_done = 0
+        self.frames_total: int | None = None
+        self.people = 0
+        self._since = time.monotonic()
+
+    def begin(self) -> None:
+        """From a decoding thread: the work has started."""
+        self._loop.call_soon_threadsafe(self.started.set)
+
+    def report(self, stage: Stage, frames_done: int, frames_total: int, people: int) -> None:
+        """From a decoding thread; raises Stopped once the request has ended."""
+        if self.stop.is_set():
+            raise Stopped("the request ended")
+        if stage != self.stage:
+            self.stage, self._since = stage, time.monotonic()
+        self.frames_done = frames_done
+        self.frames_total = frames_total if frames_total >= max(frames_done, 1) else None
+        self.people = people
+
+    def event(self) -> dict[str, Any]:
+        """The progress line of a streamed answer; `seconds_left` from the stage's pace so far."""
+        left = None
+        done, total = self.frames_done, self.frames_total
+        elapsed = time.monotonic() - self._since
+        if total is not None and done > 0:
+            left = round((total - done) * elapsed / done, 1)
+        return {
+            "event": "progress",
+            "stage": self.stage,
+            "frames_done": done,
+            "frames_total": total,
+            "people": self.people,
+            "seconds_left": left,
+        }
+
+
+async def run_tracks(
+    state: AppState, caller: Principal, request: TracksInput, work: Work | None = None
+) -> TracksResponse:
+    """The request's answer. Cancelling the task that awaits this stops its decoding threads at their
+    next frame, cancels its embeddings, gives its memory back and stores nothing."""
     started = time.perf_counter()
     held = _Held()
+    work = work or Work(request.tracker is not None)
     try:
-        return await _run(state, caller, request, held, started)
+        return await _run(state, caller, request, held, started, work)
     finally:
+        work.stop.set()
         held.close()
 
 
@@ -105,10 +184,10 @@ class _Held:
 
 
 async def _run(
-    state: AppState, caller: Principal, request: TracksInput, held: _Held, started: float
+    state: AppState, caller: Principal, request: TracksInput, held: _Held, started: float, work: Work
 ) -> TracksResponse:
     options = request.options
-    tracks = await _embed_footage(state, request, held)
+    tracks = await _embed_footage(state, request, held, work)
     results = {t.track_id: _result(t, options.start_time, tracks.fps) for t in tracks.plans}
     for track_id, embedded in tracks.embedded.items():
         results[track_id].result = "embedded"
@@ -142,11 +221,15 @@ async def _run(
     if options.mot_output:
         ids = {r.track_id: r.gallery_id for r in response.tracks if r.gallery_id is not None}
         response.mot = relabelled_mot(crops.tracker, ids)
+    if tracks.found is not None:
+        response.detection = _detection_info(state, request, tracks)
+        if options.tracker_output:
+            response.tracker_file = tracks.found.mot
     response.seconds = round(time.perf_counter() - started, 6)
     return response
 
 
-def _admit(runtime: Runtime, held: _Held) -> Admit:
+def _admit(runtime: Runtime, held: _Held, work: Work) -> Admit:
     def admit(crops: int, width: int, height: int) -> None:
         """From the cutting thread, once the plan is known: every planned crop at the model's input and
         a few decoded frames, held until the answer is sent (the clip's bytes are the body's, reserved
@@ -154,37 +237,102 @@ def _admit(runtime: Runtime, held: _Held) -> Admit:
         meta = runtime.meta
         nbytes = request_cost.clip_bytes(crops, (width, height), (meta.height, meta.width))
         held.add(runtime.budget.acquire(nbytes, f"this clip ({crops} crops of {width}x{height} frames)"))
+        work.begin()
 
     return admit
 
 
-async def _embed_footage(state: AppState, request: TracksInput, held: _Held) -> _Tracks:
-    """One pass over the clip off the event loop, each track embedded as soon as its crops are cut."""
+def _find_people(runtime: Runtime, state: AppState, request: TracksInput, work: Work) -> FootageTracks:
+    """The detection pass, in a worker thread: a few frames reserved while it runs (request_cost)."""
+    assert request.footage is not None
+    detector = runtime.detector
+    if detector is None:  # the request layer refuses this first; kept for direct callers
+        raise BadInput("this service has no person detector (REID_DETECTOR_PATH is empty): send `tracks`")
+
+    @contextmanager
+    def admit(width: int, height: int) -> Iterator[None]:
+        nbytes = request_cost.footage_bytes((width, height))
+        with runtime.budget.acquire(nbytes, f"this clip's detection ({width}x{height} frames)"):
+            work.begin()
+            yield
+
+    def progress(done: FootageProgress) -> None:
+        work.report("tracking", done.frames_done, done.frames_hint, done.tracks)
+
+    limits = state.tracks.limits
+    return track_footage(
+        request.video,
+        detector,
+        request.footage,
+        limits.media,
+        limits.tracker,
+        limits.max_video_frames,
+        progress=progress,
+        admit=admit,
+    )
+
+
+async def _embed_footage(state: AppState, request: TracksInput, held: _Held, work: Work) -> _Tracks:
+    """Without a tracker file, one detection pass first; then one pass over the clip off the event
+    loop, each track embedded as soon as its crops are cut."""
     options = request.options
     runtime = state.serving()
     config = state.tracks
+    found, found_seconds = None, 0.0
+    if request.tracker is None:
+        clock = time.perf_counter()
+        found = await asyncio.to_thread(_find_people, runtime, state, request, work)
+        found_seconds = time.perf_counter() - clock
+        state.metrics.frames.inc(found.frames_decoded)
     keep = options.action in WRITES and state.settings.store_thumbnails
     embedder = TrackEmbedder(runtime.embedder, config.tracks_in_flight, keep_crops=keep)
+
+    def on_frame(decoded: int, plan: CropPlan) -> None:
+        work.report("embedding", decoded, plan.last_frame, len(plan.tracks))
+
     job = CutJob(
         request.video,
-        request.tracker.data,
+        request.tracker.data if request.tracker is not None else b"",
         (runtime.meta.height, runtime.meta.width),
         runtime.meta.frames_per_chunk,
         on_track=embedder.handover,
-        admit=_admit(runtime, held),
+        admit=_admit(runtime, held, work),
+        on_frame=on_frame,
+        tracker=found.tracker if found is not None else None,
     )
     try:
         crops = await asyncio.to_thread(read_crops, job, config.limits, config.rules)
         state.metrics.frames.inc(crops.frames_decoded)
-        fps = options.fps or crops.fps
+        fps = options.fps or (found.fps if found is not None else crops.fps)
         if not (math.isfinite(fps) and 0.01 <= fps <= 1000):
             raise BadInput(f"the video declares no usable frame rate ({fps}): send `fps`")
         embedded = await embedder.results()
     except BaseException:
+        work.stop.set()
         await embedder.cancel()
         raise
     plans = sorted(crops.plan.tracks, key=lambda t: (t.first_frame, t.track_id))
-    return _Tracks(crops, fps, plans, embedded, embedder.crops)
+    return _Tracks(crops, fps, plans, embedded, embedder.crops, found, found_seconds)
+
+
+def _detection_info(state: AppState, request: TracksInput, tracks: _Tracks) -> DetectionInfo:
+    found, footage, detector = tracks.found, request.footage, state.loaded().detector
+    assert found is not None and footage is not None and detector is not None
+    d = footage.detect
+    return DetectionInfo(
+        detector=detector.info.name,
+        precision=detector.info.precision,
+        tracker="bytetrack (roboflow trackers)",
+        stride=footage.stride,
+        confidence=d.confidence,
+        min_width=d.min_width,
+        min_height=d.min_height,
+        roi=list(d.roi) if d.roi is not None else None,
+        frames_detected=found.frames_detected,
+        detections=found.detections,
+        tracks=len(found.tracker.tracks),
+        seconds=round(tracks.found_seconds, 6),
+    )
 
 
 async def _match(

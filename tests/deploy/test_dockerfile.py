@@ -119,6 +119,8 @@ def test_final_stage_takes_only_the_venv_and_the_app(stages: dict[str, Stage], n
     from_builder = [args for args in copies if args.startswith("--from=")]
     assert from_builder == [f"--from={name}-builder /opt/venv /opt/venv"]
     assert f"{MODEL} {ALSO} models/README.md /app/models/" in copies
+    # the person detector of footage without a tracker file, whole (licence, card, references)
+    assert "models/detector/ /app/models/detector/" in copies
     # nothing is built or installed with pip here, and no compiler comes in
     runs = " ".join(stage.all("RUN"))
     assert "pip" not in runs
@@ -142,6 +144,8 @@ def test_final_stage_runtime_settings(stages: dict[str, Stage], name: str) -> No
     assert env["REID_HOST"] == "0.0.0.0"
     assert env["REID_PORT"] == "8000"
     assert env["REID_MODEL_PATH"] == f"/app/{MODEL}"
+    # the shipped detector where the image put it (the default path is the source checkout's)
+    assert env["REID_DETECTOR_PATH"] == "/app/models/detector/pedestrian-detection-adas-0002"
     assert env["PATH"].startswith("/opt/venv/bin:")
     assert stage.all("EXPOSE") == ["8000"]
     assert json.loads(stage.all("CMD")[-1]) == ["python", "-m", "service"]
@@ -239,6 +243,8 @@ def test_the_recipe_installs_the_pinned_versions_and_nothing_else() -> None:
     installs = [line for line in recipe_lines() if re.match(r"pip install\b", line)]
     assert installs == [
         "pip install --no-cache-dir -c constraints.txt -r requirements.txt",
+        # the tracker without its own requirements (its GUI OpenCV would replace the headless one)
+        "pip install --no-cache-dir -c constraints.txt --no-deps trackers==2.6.1 supervision==0.31.2",
         "pip install --no-cache-dir --no-deps .",
     ]
     lines = recipe_lines()
@@ -377,8 +383,12 @@ def test_context_holds_what_the_dockerfile_copies(stages: dict[str, Stage]) -> N
         MODEL,
         *ALSO.split(),
         "models/README.md",
+        "models/detector/",
     }
     for source in sources:
         assert in_context(source), source
+    detector = "models/detector/pedestrian-detection-adas-0002"
+    for name in ("pedestrian-detection-adas-0002.xml", "pedestrian-detection-adas-0002.bin", "LICENSE"):
+        assert in_context(f"{detector}/{name}"), name
     for module in ("service/main.py", "service/api/routes/health.py", "reid_contract/metadata.py"):
         assert in_context(module), module

@@ -16,7 +16,7 @@ import pytest
 
 from reid_client.cli import DEFAULT_URL, main
 from reid_client.multipart import FilePart, MultipartBody
-from reid_client.progress import ProgressBar
+from reid_client.progress import ProgressBar, WorkBar
 
 
 @dataclass
@@ -34,6 +34,7 @@ class Stub:
     answer: dict = field(default_factory=lambda: {"ok": True})
     received: list[Received] = field(default_factory=list)
     refuse_early: bool = False
+    stream: list[dict] | None = None  # answer these as NDJSON lines (a streamed /tracks) instead
 
 
 def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], list[tuple[str, str, bytes]]]:
@@ -74,6 +75,15 @@ def stub() -> Iterator[Stub]:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             fields, files = parse_multipart(self.headers["Content-Type"], body)
             state.received.append(Received(self.path, dict(self.headers), fields, files))
+            if state.stream is not None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for event in state.stream:
+                    self.wfile.write(json.dumps(event).encode() + b"\n")
+                    self.wfile.flush()
+                return
             payload = json.dumps(state.answer).encode()
             self.send_response(state.status)
             self.send_header("Content-Type", "application/json")
@@ -307,3 +317,79 @@ def test_a_refusal_before_the_body_is_its_status_not_a_broken_upload(stub: Stub,
     assert code == 3, (out, err)
     [sent] = stub.received
     assert sent.headers["Expect"] == "100-continue" and "HTTP 413" in err
+
+
+def progress(stage: str, done: int, total: int | None, people: int, left: float | None) -> dict:
+    return {
+        "event": "progress", "stage": stage, "frames_done": done, "frames_total": total,
+        "people": people, "seconds_left": left,
+    }  # fmt: skip
+
+
+def test_tracks_without_a_tracker_file_streams_progress_and_writes_both_files(
+    stub: Stub, tmp_path: Path
+) -> None:
+    clip = tmp_path / "cam.mp4"
+    clip.write_bytes(b"video")
+    stub.stream = [
+        progress("tracking", 0, None, 0, None),
+        progress("tracking", 250, 1000, 4, 12.5),
+        progress("embedding", 1000, 1000, 7, 0.0),
+        {
+            "event": "result",
+            "result": {"tracks": [], "tracker_file": "1,1,0,0,9,9,0.9,-1,-1,-1\n", "mot": "m\n"},
+        },
+    ]
+    made, ids = tmp_path / "made.txt", tmp_path / "ids.txt"
+    argv = ["--url", stub.url, "--compact", "tracks", str(clip), "--camera", "camA", "--stride", "2"]
+    argv += ["--confidence", "0.4", "--roi", "0,10,320,240", "--min-height", "50"]
+    argv += ["--tracker-out", str(made), "--mot-out", str(ids)]
+    out, err = io.StringIO(), Terminal()
+    code = main(argv, env={}, stdout=out, stderr=err)
+    assert code == 0, err.getvalue()
+    assert json.loads(out.getvalue()) == {"tracks": []}
+    assert made.read_text() == "1,1,0,0,9,9,0.9,-1,-1,-1\n" and ids.read_text() == "m\n"
+    [sent] = stub.received
+    assert sent.headers["Accept"] == "application/x-ndjson"
+    assert [(f, n) for f, n, _ in sent.files] == [("video", "cam.mp4")]
+    assert sent.fields == {
+        "camera": "camA", "action": "match-or-enroll", "exclude_own_camera": "true", "mot_output": "true",
+        "detect_stride": "2", "detect_confidence": "0.4", "detect_min_height": "50", "roi": "0,10,320,240",
+        "tracker_output": "true",
+    }  # fmt: skip
+    drawn = err.getvalue()
+    assert "tracking  0 frames, 0 people" in drawn  # the first line, total unknown
+
+
+def test_a_streamed_error_is_the_exit_code_of_its_status(stub: Stub, tmp_path: Path) -> None:
+    clip = tmp_path / "cam.mp4"
+    clip.write_bytes(b"video")
+    body = {"error": {"code": "bad_input", "message": "video 'cam.mp4': no person tracked in 12 frames"}}
+    stub.stream = [progress("tracking", 0, None, 0, None), {"event": "error", "status": 422, "error": body}]
+    code, out, err = run(["--url", stub.url, "tracks", str(clip), "--camera", "camA"])
+    assert code == 3 and json.loads(out) == body and "HTTP 422: video 'cam.mp4': no person" in err
+    stub.stream = [progress("tracking", 0, None, 0, None)]  # cut short: no result
+    code, out, _ = run(["--url", stub.url, "tracks", str(clip), "--camera", "camA"])
+    assert code == 5 and json.loads(out)["error"]["code"] == "unreachable"
+
+
+def test_detection_flags_with_a_tracker_file_are_a_usage_error(stub: Stub, tmp_path: Path) -> None:
+    clip, mot = tmp_path / "cam.mp4", tmp_path / "cam.txt"
+    clip.write_bytes(b"video")
+    mot.write_text("1,1,0,0,10,20,1\n")
+    code, _, err = run(["--url", stub.url, "tracks", str(clip), str(mot), "--camera", "A", "--stride", "2"])
+    assert code == 2 and "without a tracker file" in err and stub.received == []
+
+
+def test_work_bar_shows_frames_people_and_time_left() -> None:
+    stream = Terminal()
+    bar = WorkBar(stream, enabled=True)
+    bar.update(progress("tracking", 250, 1000, 4, 75.0))
+    text = stream.getvalue()
+    assert "tracking" in text and "25%" in text and "250/1000 frames" in text
+    assert "4 people" in text and "1:15 left" in text
+    bar.close()
+    assert stream.getvalue().endswith("\n")
+    silent = io.StringIO()
+    WorkBar(silent, enabled=False).update(progress("tracking", 1, 2, 0, None))
+    assert silent.getvalue() == ""

@@ -204,7 +204,12 @@ def test_skipped_tracks_say_why_and_matching_stores_nothing(
         ),
         ({"extra": {"id_template": "{camera}"}}, 422, r"must contain \{track\}"),
         ({"extra": {"id_template": "{camera}/{track}"}}, 422, r"not a valid gallery id"),
-        ({"no_tracks": True}, 422, r"one `tracks` file; got 0"),
+        (
+            {"no_tracks": True, "settings": {"detector_path": ""}},
+            422,
+            r"no tracker file \(`tracks`\) and this service has no person detector \(REID_DETECTOR_PATH",
+        ),
+        ({"extra": {"detect_stride": "2"}}, 422, r"detect_stride: options of footage without a tracker file"),
         ({"settings": {"tracks_max_boxes": 10}}, 413, r"line 11: more than 10 boxes"),
         ({"settings": {"tracks_max_crops": 20}}, 413, r"more than 20 crops"),
         (
