@@ -375,7 +375,10 @@ async def _enroll(
     enrol = list(new_ids)
     if options.action == "match-or-enroll":
         assert options.threshold is not None
-        vectors = [TrackVector(t.track_id, tracks.embedded[t.track_id].vector) for t in tracks.used]
+        vectors = [
+            TrackVector(t.track_id, tracks.embedded[t.track_id].vector, t.first_frame, t.last_frame)
+            for t in tracks.used
+        ]
         decisions = await decide(
             state.store,
             model_id,

@@ -148,3 +148,29 @@ def test_enrolment_is_all_or_nothing() -> None:
             await enroll_all(gone, entries, {}, thumbnails=False)
 
     asyncio.run(scenario())
+
+
+def test_two_tracks_on_screen_together_never_take_one_id() -> None:
+    """Two look-alikes in frame at once are two people: the second takes the next candidate over the
+    threshold, or a new id; after the first has left, the same look-alike may be them coming back."""
+
+    async def scenario() -> None:
+        store = MemoryStore()
+        await store.add(entry("camA:1", unit(1, 0, 0)))
+        await store.add(entry("camA:2", unit(0.9, 0.44, 0)))
+        tracks = [
+            TrackVector(1, unit(1, 0.02, 0), first_frame=1, last_frame=50),
+            TrackVector(2, unit(1, 0.03, 0), first_frame=40, last_frame=90),  # on screen with 1
+            TrackVector(3, unit(1, 0.01, 0), first_frame=30, last_frame=60),  # with 1 and 2
+            TrackVector(4, unit(1, 0.0, 0), first_frame=100, last_frame=120),  # after all three
+        ]
+        ids = {t.track_id: f"camB:{t.track_id}" for t in tracks}
+        decisions = await decide(store, MODEL, tracks, "camB", 0.8, False, ids)
+        assert [(d.result, d.gallery_id) for d in decisions] == [
+            ("matched", "camA:1"),
+            ("matched", "camA:2"),  # camA:1 is taken by track 1 while track 2 is on screen
+            ("enrolled", "camB:3"),  # both gallery entries are taken by tracks on screen with it
+            ("matched", "camA:1"),  # alone again: the best entry is free
+        ]
+
+    asyncio.run(scenario())
