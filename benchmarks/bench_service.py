@@ -32,6 +32,7 @@ from benchmarks._report import (
 )
 from devtools.harness import ServiceProcess
 from devtools.stats import percentile
+from service.build import model_session
 from service.core.config import Settings
 from service.inference.onnxruntime_engine import INTRA_OP_SPINNING
 from service.inference.session import ModelSession
@@ -45,7 +46,7 @@ class Offline:
     beforehand; called between the HTTP windows so that it sees the same machine they do."""
 
     def __init__(self, batches: dict[int, np.ndarray]) -> None:
-        self.session = ModelSession.from_settings(Settings(model_path=DEFAULT_MODEL))
+        self.session = model_session(Settings(model_path=DEFAULT_MODEL))
         self.batches = batches
         self.times: dict[int, list[float]] = {b: [] for b in batches}
         for x in batches.values():

@@ -24,9 +24,10 @@ from service.gallery import matrix_factory
 from service.gallery.base import GalleryStore
 from service.gallery.memory_store import MemoryStore
 from service.gallery.redis_store import RedisStore
-from service.inference.batcher import MicroBatcher
+from service.inference.batcher import MicroBatcher, OnBatch, RunBatch
 from service.inference.embedder import Embedder
 from service.inference.engine import EngineUnavailable
+from service.inference.hardware import Hardware
 from service.inference.session import ModelSession
 from service.media.decode import MediaLimits
 from service.state import AppState, Runtime
@@ -75,7 +76,7 @@ def build_audit(settings: Settings) -> AuditLog:
 def build_keys(settings: Settings) -> KeyRing:
     admin_key = settings.api_key.get_secret_value() if settings.api_key else None
     entries = [k.get_secret_value() for k in settings.api_keys]
-    return KeyRing.from_settings(entries, admin_key, settings.api_key_file)
+    return KeyRing.configured(entries, admin_key, settings.api_key_file)
 
 
 def media_limits(settings: Settings) -> MediaLimits:
@@ -125,6 +126,36 @@ def memory_budget(settings: Settings) -> MemoryBudget:
     return MemoryBudget(size, settings.memory_budget_wait_s, on_idle=trim_heap)
 
 
+def model_session(settings: Settings, hardware: Hardware | None = None) -> ModelSession:
+    """The model file on the engine and precision the settings ask for (auto: the host's fastest that
+    holds to the file's references). Blocking: loads and checks the file."""
+    return ModelSession(
+        settings.model_path,
+        providers=settings.providers,
+        intra_op_threads=settings.intra_op_threads,
+        engine=settings.engine,
+        precision=settings.precision,
+        openvino_device=settings.openvino_device,
+        hardware=hardware,
+    )
+
+
+def micro_batcher(
+    run_batch: RunBatch, settings: Settings, on_batch: OnBatch | None = None, engine_frames_per_call: int = 0
+) -> MicroBatcher:
+    """`engine_frames_per_call`: what the engine runs best (0: no preference); REID_MAX_BATCH_FRAMES wins."""
+    return MicroBatcher(
+        run_batch,
+        batching=settings.batching,
+        max_batch=settings.max_batch,
+        batch_wait_ms=settings.batch_wait_ms,
+        max_queue=settings.max_queue,
+        on_batch=on_batch,
+        fill_fraction=settings.batch_fill_fraction,
+        max_batch_frames=settings.max_batch_frames or engine_frames_per_call,
+    )
+
+
 def load_detector(settings: Settings) -> SharedDetector | None:
     """The person detector of footage sent without a tracker file, held to its references; None when
     REID_DETECTOR_PATH is empty (footage then needs a tracker file). EngineUnavailable, naming the
@@ -164,15 +195,13 @@ async def load_runtime(settings: Settings, metrics: Metrics) -> Runtime:
     """Load and warm the model and the person detector off the event loop, then size the budget and
     start the batcher (call from within the running loop: the app's lifespan)."""
     session, detector = await asyncio.gather(
-        asyncio.to_thread(ModelSession.from_settings, settings), asyncio.to_thread(load_detector, settings)
+        asyncio.to_thread(model_session, settings), asyncio.to_thread(load_detector, settings)
     )
     await asyncio.to_thread(session.warmup)
     budget = memory_budget(settings)
     metrics.track_budget(budget)
     info = session.engine
-    batcher = MicroBatcher.from_settings(
-        session.run, settings, on_batch=metrics.observe_batch, engine_frames_per_call=info.frames_per_call
-    )
+    batcher = micro_batcher(session.run, settings, metrics.observe_batch, info.frames_per_call)
     batcher.start()
     metrics.track_queue(lambda: batcher.queue_depth)
     metrics.describe_engine(info.name, info.version, info.device, info.precision, session.parity.worst)

@@ -67,7 +67,7 @@ class KeyRing:
         self.keys = keys
 
     @classmethod
-    def from_settings(
+    def configured(
         cls, entries: list[str], single_admin_key: str | None, key_file: Path | None = None
     ) -> KeyRing:
         """The configured keys; with none, and `key_file` set, the admin key kept in that file (made

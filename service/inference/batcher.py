@@ -11,14 +11,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from service.core.errors import NotReady, Overloaded
-
-if TYPE_CHECKING:
-    from service.core.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -83,26 +79,6 @@ class MicroBatcher:
         self._in_flight = 0
         self._closed = False  # no new chunks (close() called, or the worker ended)
         self._shut_down = False  # close() ran
-
-    @classmethod
-    def from_settings(
-        cls,
-        run_batch: RunBatch,
-        settings: Settings,
-        on_batch: OnBatch | None = None,
-        engine_frames_per_call: int = 0,
-    ) -> MicroBatcher:
-        """`engine_frames_per_call`: what the engine runs best (0: no preference); the setting wins."""
-        return cls(
-            run_batch,
-            batching=settings.batching,
-            max_batch=settings.max_batch,
-            batch_wait_ms=settings.batch_wait_ms,
-            max_queue=settings.max_queue,
-            on_batch=on_batch,
-            fill_fraction=settings.batch_fill_fraction,
-            max_batch_frames=settings.max_batch_frames or engine_frames_per_call,
-        )
 
     def batch_limit(self, key: _Key) -> int:
         """Chunks per call for chunks of this shape: max_batch, and max_batch_frames of frames (at least

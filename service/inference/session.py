@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,9 +20,6 @@ from service.core.errors import EngineFailed
 from service.inference import hardware as hw
 from service.inference.engine import Engine, EngineInfo, EngineSetting, EngineUnavailable, Plan, plan
 from service.inference.parity import ParityResult, check_parity
-
-if TYPE_CHECKING:
-    from service.core.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -107,18 +103,6 @@ class ModelSession:
         if not parity.passed:
             raise ParityFailed(f"{candidate.describe()} fails the {parity.describe()}")
         return loaded, parity
-
-    @classmethod
-    def from_settings(cls, settings: Settings, hardware: hw.Hardware | None = None) -> ModelSession:
-        return cls(
-            settings.model_path,
-            providers=settings.providers,
-            intra_op_threads=settings.intra_op_threads,
-            engine=settings.engine,
-            precision=settings.precision,
-            openvino_device=settings.openvino_device,
-            hardware=hardware,
-        )
 
     @property
     def metadata(self) -> ModelMetadata:

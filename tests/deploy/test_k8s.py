@@ -492,9 +492,9 @@ def test_the_secret_example_carries_no_key_and_the_service_refuses_it(
     assert raw and all(entry.endswith(":") for entry in raw)  # every key part empty
     assert "REID_API_KEY" not in secret_example["stringData"]
     with pytest.raises(ValueError, match="name:role:key"):
-        KeyRing.from_settings(raw, None)
+        KeyRing.configured(raw, None)
     # filled in as the file says, it is a valid set of named keys with roles
-    ring = KeyRing.from_settings([entry + "0" * 64 for entry in raw], None)
+    ring = KeyRing.configured([entry + "0" * 64 for entry in raw], None)
     assert {key.role for key in ring.keys} <= {"read", "write", "admin"}
     # and no kustomization applies it
     for kustomization in K8S.rglob("kustomization.yaml"):

@@ -96,7 +96,7 @@ def test_workers_starting_at_once_share_one_key(tmp_path: Path) -> None:
 def test_a_key_put_in_the_file_is_used(tmp_path: Path) -> None:
     path = tmp_path / "api-key"
     path.write_text("  my-own-key-0123456789\n")
-    ring = KeyRing.from_settings([], None, path)
+    ring = KeyRing.configured([], None, path)
     assert not ring.open
     assert ring.identify("my-own-key-0123456789") is not None
     assert ring.identify("my-own-key-0123456789").role == "admin"  # type: ignore[union-attr]
@@ -140,14 +140,14 @@ def test_a_missing_folder_stops_the_start(tmp_path: Path) -> None:
 
 def test_keys_from_the_settings_win_over_the_file(tmp_path: Path) -> None:
     path = tmp_path / "api-key"
-    ring = KeyRing.from_settings(["ops:write:w-0123456789"], None, path)
+    ring = KeyRing.configured(["ops:write:w-0123456789"], None, path)
     assert [k.name for k in ring.keys] == ["ops"] and not path.exists()
-    ring = KeyRing.from_settings([], "single-admin-key", path)
+    ring = KeyRing.configured([], "single-admin-key", path)
     assert [k.name for k in ring.keys] == ["default"] and not path.exists()
 
 
 def test_the_start_up_line_says_who_is_served() -> None:
-    none, some = KeyRing([]), KeyRing.from_settings(["ops:write:w-0123456789"], None)
+    none, some = KeyRing([]), KeyRing.configured(["ops:write:w-0123456789"], None)
     level, line = describe_access(none, allow_open=False, protect_reads=True)
     assert level == logging.WARNING and "loopback" in line and "401" in line
     level, line = describe_access(none, allow_open=True, protect_reads=True)

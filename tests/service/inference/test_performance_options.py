@@ -171,12 +171,13 @@ def test_when_demand_drops_the_group_runs_after_the_bounded_wait() -> None:
 
 
 def test_filling_is_off_by_default_and_follows_its_setting() -> None:
+    from service.build import micro_batcher
     from service.core.config import Settings
 
     assert MicroBatcher(lambda b: b).fill_wait(8) == 0.0
-    plain = MicroBatcher.from_settings(lambda b: b, Settings())
+    plain = micro_batcher(lambda b: b, Settings())
     assert plain._fill_fraction == 0.0
-    filling = MicroBatcher.from_settings(lambda b: b, Settings(batch_fill_fraction=0.3))
+    filling = micro_batcher(lambda b: b, Settings(batch_fill_fraction=0.3))
     filling._last_seconds = 0.2
     assert filling.fill_wait(8) == pytest.approx(0.06)
 
