@@ -32,7 +32,10 @@ case "${1:-}" in
     fi
     mkdir -p "$data"
     shift 3
-    exec "$VENV/bin/milvus-server" --data "$data" --proxy-port "$port" "$@"
+    # --proxy-port is only where the wrapper starts looking for a free port: right after a kill the
+    # port is still in TIME_WAIT for its bind check and it would silently move to the next one, so
+    # the port is also written into the config itself (the server binds it with SO_REUSEADDR)
+    exec "$VENV/bin/milvus-server" --data "$data" --proxy-port "$port" --extra-config "proxy.port=$port" "$@"
     ;;
   *)
     echo "usage: $0 install | start PORT DATA_DIR" >&2

@@ -61,9 +61,38 @@ def build_store(settings: Settings) -> tuple[str, GalleryStore]:
     matrices = matrix_factory(
         settings.gallery_index, min_rows=settings.gallery_index_min_rows, nprobe=settings.gallery_index_nprobe
     )
+    if settings.milvus_uri is not None:
+        return "milvus", milvus_store(settings)
     if settings.redis_url is not None:
         return "redis", RedisStore(settings.redis_url, settings.redis_namespace, matrices=matrices)
     return "memory", MemoryStore(matrices)
+
+
+def milvus_store(settings: Settings) -> GalleryStore:
+    """The gallery in Milvus (REID_MILVUS_URI): searches run in Milvus, the replica keeps no copy.
+    Redis, when set, holds the per-id enrolment locks, the thumbnails and the audit trail. A missing
+    client (the `milvus` extra) stops the start here rather than the first request."""
+    from service.gallery.milvus_store import MilvusStore, require_pymilvus
+
+    require_pymilvus()
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token is not None else None
+    return MilvusStore(
+        settings.milvus_uri,
+        token=token,
+        prefix=settings.milvus_collection_prefix,
+        index=settings.milvus_index,
+        hnsw_m=settings.milvus_hnsw_m,
+        hnsw_ef_construction=settings.milvus_hnsw_ef_construction,
+        search_ef=settings.milvus_search_ef,
+        ivf_nlist=settings.milvus_ivf_nlist,
+        ivf_nprobe=settings.milvus_ivf_nprobe,
+        consistency=settings.milvus_consistency,
+        timeout_s=settings.milvus_timeout_s,
+        compact_interval_s=settings.milvus_compact_interval_s,
+        redis_url=settings.redis_url,
+        redis_namespace=settings.redis_namespace,
+        thumbnail_ttl_s=settings.milvus_thumbnail_ttl_seconds,
+    )
 
 
 def build_audit(settings: Settings) -> AuditLog:

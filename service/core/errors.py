@@ -63,9 +63,14 @@ class Conflict(ServiceError):
 
 
 class StoreUnavailable(ServiceError):
-    """The gallery store (Redis) cannot be reached; embedding still works."""
+    """The gallery store (Redis or Milvus) cannot be reached; embedding still works. Temporary by
+    nature (a store restarting, a network blip): a client is told when to try again."""
 
     status, code = 503, "gallery_unavailable"
+    RETRY_AFTER_S = 2
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message, retry_after=self.RETRY_AFTER_S if retry_after is None else retry_after)
 
 
 class Overloaded(ServiceError):

@@ -54,6 +54,7 @@ def test_redis_down_embedding_works_and_gallery_calls_say_503(serve: ServerFacto
         ):
             assert response.status_code == 503, response.text
             assert response.json()["error"]["code"] == "gallery_unavailable"
+            assert response.headers["Retry-After"] == "2"  # temporary: the client is told when to retry
         assert client.get("/healthz").status_code == 200
 
 
