@@ -3,14 +3,13 @@
 // Plain ES modules, no framework and no build step; it talks only to the service that served it
 // (the Content-Security-Policy forbids any other origin).
 
+import { $, dropZone } from "./dom.js";
 import { wireFootage } from "./footage.js";
 
 const KEY_STORAGE = "reid.apiKey";
 const PAGE_SIZE = 12;
 const ARCHIVE_NAME = /\.(zip|tar|tgz|tar\.gz)$/i;
 const VIDEO_NAME = /\.(mp4|m4v|avi|mkv|webm|mov)$/i;
-
-const $ = (id) => document.getElementById(id);
 
 const state = {
   files: [], // the query tracklet, as chosen or dropped
@@ -401,17 +400,7 @@ function busy(button, action) {
 function wire() {
   const input = $("files");
   input.addEventListener("change", () => choose(input.files));
-  const drop = $("drop");
-  drop.addEventListener("dragover", (event) => {
-    event.preventDefault();
-    drop.classList.add("over");
-  });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (event) => {
-    event.preventDefault();
-    drop.classList.remove("over");
-    choose(event.dataTransfer.files);
-  });
+  dropZone($("drop"), choose);
 
   $("match-form").addEventListener("submit", busy($("match-button"), () => guarded("Matching", match)));
   $("enroll-form").addEventListener("submit", busy($("enroll-button"), () => guarded("Enrolling", enroll)));

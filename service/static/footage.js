@@ -6,6 +6,8 @@
 // is sent the clip once and answers only JSON. Boxes are the tracker file's (the uploaded one, parsed
 // here, or the one the service made, `tracker_file`), each track's global id from the answer.
 
+import { $, dropZone } from "./dom.js";
+
 const VIDEO_NAME = /\.(mp4|m4v|avi|mkv|webm|mov)$/i;
 const STRIP_HEIGHT = 96; // px of a person's strip, as the gallery's thumbnails
 const STRIP_CROPS = 6; // crops per strip, spread over the person's boxes
@@ -16,8 +18,6 @@ const COLOURS = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4
 const SKIPPED_COLOUR = "#9aa4ae";
 const LINE = 3; // box outline, in video pixels
 const LINE_SELECTED = 8;
-
-const $ = (id) => document.getElementById(id);
 
 const view = {
   clip: null, // File
@@ -677,17 +677,7 @@ export function wireFootage(dependencies) {
     view.tracker = tracker.files[0] || null;
     describeSelection();
   });
-  const drop = clip.closest(".drop");
-  drop.addEventListener("dragover", (event) => {
-    event.preventDefault();
-    drop.classList.add("over");
-  });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (event) => {
-    event.preventDefault();
-    drop.classList.remove("over");
-    chooseClip(event.dataTransfer.files[0]);
-  });
+  dropZone(clip.closest(".drop"), (files) => chooseClip(files[0]));
   $("footage-form").addEventListener("submit", (event) => {
     event.preventDefault();
     if (view.running) return;
