@@ -4,6 +4,9 @@
 #   docker build --target cpu -t video-reid:cpu .    # OpenVINO (and onnxruntime) on python:3.11-slim
 #   docker build --target gpu -t video-reid:gpu .    # onnxruntime-gpu on CUDA 12 + cuDNN 9
 #
+# With a gallery in Milvus (REID_MILVUS_URI), the same targets with the Milvus client added:
+#   docker build --target cpu --build-arg EXTRAS=milvus -t video-reid:cpu-milvus .   # (gpu: gpu-milvus)
+#
 # The base images are build arguments so that a base made locally can stand in where no registry is
 # reachable (scripts/build_image_test.sh builds the cpu target on a debootstrap Debian bookworm).
 # Behind a TLS-intercepting proxy, give pip its CA bundle as an optional build secret:
@@ -32,6 +35,10 @@ RUN if ! command -v python3.11 >/dev/null; then \
 FROM cpu-python AS cpu-builder
 # Which ONNX Runtime distribution replaces `onnxruntime` in the project's dependency list.
 ARG ORT_PACKAGE=onnxruntime
+# Optional extras of pyproject.toml served with: `milvus` adds the Milvus client (pymilvus, with
+# pandas and grpcio: ~110 MB), left out by default since Redis and memory galleries never load it
+# (docs/deployment.md, "Milvus"); `index` adds faiss. build-venv.sh refuses any other.
+ARG EXTRAS=""
 WORKDIR /src
 # Only the serving packages: model_export (the training side) is left out of this copy, so
 # setuptools' package discovery does not install it.
@@ -41,7 +48,7 @@ COPY service ./service
 # The recipe both builders share (the versions of constraints.txt; pip and setuptools removed last,
 # so the venv copied into the image carries no build tools), then what the image must import.
 RUN --mount=type=secret,id=pip_ca \
-    DEBIAN_FRONTEND=noninteractive sh build-venv.sh "$ORT_PACKAGE" "import service.main, onnxruntime, openvino, cv2, trackers, supervision"
+    DEBIAN_FRONTEND=noninteractive sh build-venv.sh "$ORT_PACKAGE" "import service.main, onnxruntime, openvino, cv2, trackers, supervision" "$EXTRAS"
 
 FROM cpu-python AS cpu
 LABEL org.opencontainers.image.title="video-reid (cpu)" \
@@ -91,13 +98,14 @@ RUN apt-get update \
 
 FROM gpu-python AS gpu-builder
 ARG ORT_PACKAGE=onnxruntime-gpu
+ARG EXTRAS=""
 WORKDIR /src
 COPY pyproject.toml README.md constraints.txt deploy/docker/build-venv.sh ./
 COPY reid_contract ./reid_contract
 COPY service ./service
 # As in cpu-builder; the last check also proves the wheel is the CUDA build (no GPU needed for that).
 RUN --mount=type=secret,id=pip_ca \
-    DEBIAN_FRONTEND=noninteractive sh build-venv.sh "$ORT_PACKAGE" "import service.main, cv2, trackers, supervision, onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers(), ort.get_available_providers()"
+    DEBIAN_FRONTEND=noninteractive sh build-venv.sh "$ORT_PACKAGE" "import service.main, cv2, trackers, supervision, onnxruntime as ort; assert 'CUDAExecutionProvider' in ort.get_available_providers(), ort.get_available_providers()" "$EXTRAS"
 
 FROM gpu-python AS gpu
 LABEL org.opencontainers.image.title="video-reid (gpu)" \

@@ -27,7 +27,10 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 MODEL_IN_IMAGE = "/app/models/osnet-ain-multisite.onnx"
 # service -> the Dockerfile target it builds
-APP_SERVICES = {"reid": "gpu", "reid-cpu": "cpu"}
+APP_SERVICES = {"reid": "gpu", "reid-cpu": "cpu", "reid-milvus": "gpu", "reid-milvus-cpu": "cpu"}
+# profile `milvus`: Milvus standalone with its etcd and MinIO, and the service on that gallery
+MILVUS_BACKEND = {"milvus", "milvus-etcd", "milvus-minio"}
+MILVUS_SERVICES = {"reid-milvus": "reid", "reid-milvus-cpu": "reid-cpu"}  # -> its Redis-only twin
 
 
 @pytest.fixture(scope="module")
@@ -201,11 +204,110 @@ def test_cpu_service_is_opt_in_and_reserves_no_gpu(services: dict[str, Any]) -> 
     assert "runtime" not in cpu
 
 
-def test_cpu_and_gpu_services_are_wired_alike(services: dict[str, Any]) -> None:
-    gpu, cpu = services["reid"], services["reid-cpu"]
+@pytest.mark.parametrize(("gpu", "cpu"), [("reid", "reid-cpu"), ("reid-milvus", "reid-milvus-cpu")])
+def test_cpu_and_gpu_services_are_wired_alike(services: dict[str, Any], gpu: str, cpu: str) -> None:
+    gpu_service, cpu_service = services[gpu], services[cpu]
     for key in ("ports", "depends_on", "healthcheck", "restart", "read_only", "tmpfs", "shm_size"):
-        assert gpu.get(key) == cpu.get(key), key
-    assert environment(gpu) == environment(cpu)
+        assert gpu_service.get(key) == cpu_service.get(key), key
+    assert environment(gpu_service) == environment(cpu_service)
+    assert gpu_devices(gpu_service) == gpu_devices(services["reid"])
+    assert gpu_devices(cpu_service) == []
+
+
+# --------------------------------------------------------------------------- the `milvus` profile
+
+
+def test_milvus_services_exist_only_under_their_profile(services: dict[str, Any]) -> None:
+    for name in (*MILVUS_BACKEND, *MILVUS_SERVICES):
+        assert services[name]["profiles"] == ["milvus"], name
+    # nothing outside the profile needs Milvus: the default and CPU variants start without it
+    for name, service in services.items():
+        if "milvus" not in service.get("profiles", []):
+            assert not set(service.get("depends_on", {})) & MILVUS_BACKEND, name
+            assert not any(k.startswith("REID_MILVUS") for k in environment(service)), name
+
+
+@pytest.mark.parametrize(
+    ("name", "pattern"),
+    [
+        ("milvus", r"milvusdb/milvus:v2\.6\.\d+"),
+        ("milvus-etcd", r"quay\.io/coreos/etcd:v3\.5\.\d+"),
+        ("milvus-minio", r"minio/minio:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ"),
+    ],
+)
+def test_milvus_images_are_the_official_ones_pinned(
+    services: dict[str, Any], name: str, pattern: str
+) -> None:
+    """Official images at one release each (Milvus's own standalone compose file's trio), never
+    `latest` nor a floating tag."""
+    image = services[name]["image"]
+    assert re.fullmatch(pattern, image), image
+    assert "latest" not in image
+
+
+@pytest.mark.parametrize("name", sorted(MILVUS_BACKEND))
+def test_milvus_backend_is_checked_persistent_and_not_published(
+    compose: dict[str, Any], services: dict[str, Any], name: str
+) -> None:
+    service = services[name]
+    assert service["healthcheck"]["test"][0] == "CMD"
+    assert service["healthcheck"]["retries"] >= 3
+    assert "ports" not in service  # only the service talks to it, over the compose network
+    assert service["restart"] == "unless-stopped"
+    (volume,) = service["volumes"]
+    source = volume.split(":")[0]
+    assert source in compose["volumes"]  # a named volume, not a folder of the host
+
+
+def test_milvus_waits_for_etcd_and_minio_and_names_them(services: dict[str, Any]) -> None:
+    milvus = services["milvus"]
+    assert milvus["command"] == ["milvus", "run", "standalone"]
+    assert milvus["depends_on"] == {
+        "milvus-etcd": {"condition": "service_healthy"},
+        "milvus-minio": {"condition": "service_healthy"},
+    }
+    env = environment(milvus)
+    assert env["ETCD_ENDPOINTS"] == "milvus-etcd:2379"
+    assert env["MINIO_ADDRESS"] == "milvus-minio:9000"
+    # healthy once Milvus answers on its metrics port, after its start (about a minute)
+    assert "9091/healthz" in healthcheck_command(milvus)
+    assert milvus["healthcheck"]["start_period"]
+    assert "-advertise-client-urls=http://milvus-etcd:2379" in services["milvus-etcd"]["command"]
+
+
+@pytest.mark.parametrize("name", MILVUS_SERVICES)
+def test_milvus_service_points_at_milvus_and_keeps_redis(services: dict[str, Any], name: str) -> None:
+    from service.core.config import Settings
+
+    service = services[name]
+    env = environment(service)
+    url = urlparse(env["REID_MILVUS_URI"])
+    assert (url.scheme, url.hostname, url.port) == ("http", "milvus", 19530)
+    assert url.hostname in services and services[url.hostname]["profiles"] == ["milvus"]
+    assert "REID_MILVUS_TOKEN" in env and env["REID_MILVUS_TOKEN"] is None  # passed through when set
+    assert {"milvus_uri", "milvus_token"} <= set(Settings.model_fields)
+    # the twin's settings, Redis included (locks, thumbnails, audit), plus Milvus's
+    twin = environment(services[MILVUS_SERVICES[name]])
+    assert {k: v for k, v in env.items() if not k.startswith("REID_MILVUS_")} == twin
+    assert service["depends_on"] == {
+        "redis": {"condition": "service_healthy"},
+        "milvus": {"condition": "service_healthy"},
+    }
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_only_the_milvus_services_build_the_milvus_client_in(services: dict[str, Any], name: str) -> None:
+    """pymilvus (with pandas and grpcio) goes into the images of the profile alone, through the
+    Dockerfile's EXTRAS argument; the default images stay as small as they were."""
+    service = services[name]
+    args = service["build"].get("args", {})
+    if name in MILVUS_SERVICES:
+        assert args == {"EXTRAS": "milvus"}
+        assert service["image"] == f"video-reid:{service['build']['target']}-milvus"
+    else:
+        assert "EXTRAS" not in args
+        assert service["image"] == f"video-reid:{service['build']['target']}"
+    assert 'ARG EXTRAS=""' in (REPO / "Dockerfile").read_text()
 
 
 # ------------------------------------------------------------------------ a real Compose validates
@@ -258,8 +360,12 @@ def run_compose(cli: list[str], file: Path, *args: str) -> subprocess.CompletedP
 
 @pytest.mark.parametrize(
     ("profile", "expected"),
-    [((), {"redis", "reid"}), (("--profile", "cpu"), {"redis", "reid", "reid-cpu"})],
-    ids=["default", "cpu-profile"],
+    [
+        ((), {"redis", "reid"}),
+        (("--profile", "cpu"), {"redis", "reid", "reid-cpu"}),
+        (("--profile", "milvus"), {"redis", "reid", *MILVUS_BACKEND, *MILVUS_SERVICES}),
+    ],
+    ids=["default", "cpu-profile", "milvus-profile"],
 )
 def test_compose_accepts_the_file(
     compose_cli: list[str], profile: tuple[str, ...], expected: set[str]

@@ -168,21 +168,28 @@ def test_no_torch_anywhere() -> None:
     assert not re.search(r"torch", DOCKERFILE.read_text(), re.IGNORECASE)
 
 
-def requirements_made_by(ort_package: str, tmp_path: Path) -> list[str]:
+def run_requirements(ort_package: str, tmp_path: Path, extras: str = "") -> subprocess.CompletedProcess[str]:
     """Run the builders' own requirement-list command on the repository's pyproject.toml."""
     match = re.search(
-        r"^python -c \"(.+?)\" \"\$ort_package\" > requirements\.txt$", BUILD_VENV.read_text(), re.M
+        r"^python -c \"(.+?)\" \"\$ort_package\" \"\$extras\" > requirements\.txt$",
+        BUILD_VENV.read_text(),
+        re.M,
     )
     assert match, "build-venv.sh no longer writes requirements.txt as expected"
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
-    result = subprocess.run(
-        [sys.executable, "-c", match.group(1), ort_package],
+    return subprocess.run(
+        [sys.executable, "-c", match.group(1), ort_package, extras],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=30,
-        check=True,
+        check=False,
     )
+
+
+def requirements_made_by(ort_package: str, tmp_path: Path, extras: str = "") -> list[str]:
+    result = run_requirements(ort_package, tmp_path, extras)
+    assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 
 
@@ -218,6 +225,33 @@ def test_both_builders_run_the_one_shared_recipe(
 def test_cpu_builder_installs_onnxruntime(tmp_path: Path) -> None:
     names = [requirement_name(line) for line in requirements_made_by("onnxruntime", tmp_path)]
     assert "onnxruntime" in names and "onnxruntime-gpu" not in names
+
+
+def test_the_milvus_extra_adds_the_client_alone(tmp_path: Path) -> None:
+    """EXTRAS=milvus adds pymilvus without Milvus Lite (pyarrow, ~170 MB), and the default image
+    has no Milvus client at all; the build fails if milvus-lite got in anyway."""
+    plain = requirements_made_by("onnxruntime", tmp_path)
+    milvus = requirements_made_by("onnxruntime", tmp_path, "milvus")
+    assert not [line for line in plain if "milvus" in line]
+    added = [line for line in milvus if line not in plain]
+    assert [requirement_name(line) for line in added] == ["pymilvus"]
+    assert "[" not in added[0]  # no extra of pymilvus (milvus_lite)
+    assert "'milvus-lite' in names" in BUILD_VENV.read_text()
+
+
+@pytest.mark.parametrize("extras", ["train", "dev", "milvus-lite", "milvus,weights"])
+def test_extras_beyond_serving_are_refused(tmp_path: Path, extras: str) -> None:
+    result = run_requirements("onnxruntime", tmp_path, extras)
+    assert result.returncode != 0
+    assert "cannot go in an image" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["cpu-builder", "gpu-builder"])
+def test_both_builders_pass_the_extras_argument(stages: dict[str, Stage], name: str) -> None:
+    stage = stages[name]
+    assert 'EXTRAS=""' in stage.all("ARG")  # nothing extra unless asked for
+    (run,) = stage.all("RUN")
+    assert run.endswith(' "$EXTRAS"'), run
 
 
 def test_gpu_target_never_installs_plain_onnxruntime(stages: dict[str, Stage], tmp_path: Path) -> None:

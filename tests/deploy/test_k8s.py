@@ -35,6 +35,12 @@ SECRET_EXAMPLE = K8S / "secret.example.yaml"
 NAMESPACE = "reid"
 # overlay -> the compose service whose image (and Dockerfile target) it runs
 OVERLAYS = {"gpu": "reid", "cpu": "reid-cpu"}
+# the gallery in Milvus: variant -> (the variant it adds Milvus to, its image tag, compose's service)
+MILVUS_VARIANTS = {
+    "overlays/milvus": ("overlays/gpu", "gpu-milvus", "reid-milvus"),
+    "examples/cpu-milvus": ("overlays/cpu", "cpu-milvus", "reid-milvus-cpu"),
+}
+MILVUS_OVERLAY = K8S / "overlays" / "milvus"
 VARIANTS = sorted(
     str(path.parent.relative_to(K8S))
     for folder in ("overlays", "examples")
@@ -50,6 +56,12 @@ CPU_SECONDS_PER_CHUNK = 1.369 / 16
 # 795-frame clip, without gallery, its memory budget derived from a 4 GiB limit.
 PROCESS_PEAK_BYTES = int(1.89 * 2**30)
 MIB = 2**20
+# what the Redis variants keep above that for the replica's in-memory copy of the gallery (~400k
+# entries at 2.6 KB); a Milvus variant keeps no copy, only room for the client (pymilvus, gRPC)
+GALLERY_COPY_BYTES = 1024 * MIB
+MILVUS_CLIENT_BYTES = 256 * MIB
+# service/gallery/milvus_store.py: /readyz lists Milvus's collections with at most this timeout
+MILVUS_PING_S = 3.0
 
 Rendered = dict[str, list[dict[str, Any]]]  # variant -> its objects
 
@@ -170,7 +182,7 @@ def named_port(spec: dict[str, Any], port: int | str) -> int:
 
 def settings_env(objects: list[dict[str, Any]], secret: dict[str, str]) -> dict[str, str]:
     """The service container's environment: ConfigMap, then the Secret (later envFrom sources win),
-    then `env`."""
+    then `env` (a value taken from a Secret's key stands as a placeholder credential)."""
     spec = app(objects)
     env: dict[str, str] = {}
     for source in spec["envFrom"]:
@@ -178,7 +190,8 @@ def settings_env(objects: list[dict[str, Any]], secret: dict[str, str]) -> dict[
             env |= one(objects, "ConfigMap", source["configMapRef"]["name"])["data"]
         if "secretRef" in source:
             env |= secret
-    env |= {item["name"]: item["value"] for item in spec.get("env", [])}
+    for item in spec.get("env", []):
+        env[item["name"]] = item.get("value", "user:secret-from-the-cluster")
     return env
 
 
@@ -218,8 +231,10 @@ SECRET_FIELDS = {
 
 
 def test_the_overlays_and_examples_are_found() -> None:
-    assert {v for v in VARIANTS if v.startswith("overlays/")} == {f"overlays/{o}" for o in OVERLAYS}
-    assert {"examples/gpu-external-redis", "examples/gpu-queue-depth"} <= set(VARIANTS)
+    assert {v for v in VARIANTS if v.startswith("overlays/")} == {f"overlays/{o}" for o in OVERLAYS} | {
+        "overlays/milvus"
+    }
+    assert {"examples/gpu-external-redis", "examples/gpu-queue-depth", *MILVUS_VARIANTS} <= set(VARIANTS)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -365,6 +380,8 @@ def test_probe_timings(rendered: Rendered) -> None:
         spec = app(rendered[variant])
         startup, ready, live = spec["startupProbe"], spec["readinessProbe"], spec["livenessProbe"]
         assert ready["timeoutSeconds"] > redis_timeout
+        if "REID_MILVUS_URI" in settings_env(rendered[variant], {}):
+            assert ready["timeoutSeconds"] > MILVUS_PING_S + redis_timeout  # Milvus, then Redis
         # a CUDA initialisation and model warm-up: minutes, not the liveness probe's 30 s
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 180
         assert live["periodSeconds"] * live["failureThreshold"] >= 30
@@ -434,7 +451,8 @@ def test_dev_shm_and_tmp_as_in_compose(rendered: Rendered, variant: str, compose
     # memory-backed volumes count against the container's memory: room for them and the process
     limit = quantity(app(rendered[variant])["resources"]["limits"]["memory"])
     volumes_bytes = sum(quantity(v["emptyDir"]["sizeLimit"]) for v in mounts.values())
-    assert limit >= volumes_bytes + PROCESS_PEAK_BYTES + 1024 * MIB  # and a gallery of ~400k entries
+    gallery = MILVUS_CLIENT_BYTES if variant in MILVUS_VARIANTS else GALLERY_COPY_BYTES
+    assert limit >= volumes_bytes + PROCESS_PEAK_BYTES + gallery  # and the gallery's copy, if any
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -612,3 +630,127 @@ def test_external_redis_removes_the_in_cluster_one(rendered: Rendered) -> None:
     # the shipped placeholder never resolves: a forgotten URL leaves the pods unready, never on a
     # per-process memory gallery
     assert url.hostname and url.hostname.endswith(".invalid")
+
+
+# ------------------------------------------------------------------------ the gallery in Milvus
+
+
+def helm_install() -> dict[str, str]:
+    """The `helm install` command of overlays/milvus/README.md: release, chart, version, namespace,
+    values file."""
+    text = (MILVUS_OVERLAY / "README.md").read_text().replace("\\\n", " ")
+    (line,) = [line for line in text.splitlines() if line.startswith("helm install ")]
+    words = line.split()
+    assert words[:2] == ["helm", "install"]
+    return {
+        "release": words[2],
+        "chart": words[3],
+        "version": words[words.index("--version") + 1],
+        "namespace": words[words.index("-n") + 1],
+        "values": words[words.index("-f") + 1],
+    }
+
+
+@pytest.fixture(scope="module")
+def milvus_values() -> dict[str, Any]:
+    return yaml.safe_load((MILVUS_OVERLAY / "values.yaml").read_text())
+
+
+def test_milvus_is_installed_by_its_own_chart_at_a_pinned_version() -> None:
+    helm = helm_install()
+    assert helm["chart"] == "zilliztech/milvus"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", helm["version"]), helm["version"]  # exact, not a range
+    assert (REPO / helm["values"]).resolve() == (MILVUS_OVERLAY / "values.yaml").resolve()
+    # the same command in the overlay's own header, and the chart is not vendored
+    header = (MILVUS_OVERLAY / "kustomization.yaml").read_text()
+    assert f"--version {helm['version']} " in header and helm["values"] in header
+    assert not list(K8S.rglob("Chart.yaml")) and not list(K8S.rglob("*.tgz"))
+
+
+def test_milvus_values_pin_a_cluster_sized_by_the_capacity_model(
+    milvus_values: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    values = milvus_values
+    assert values["cluster"]["enabled"] is True
+    image = values["image"]["all"]
+    assert image["repository"] == "milvusdb/milvus"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", image["tag"]), image["tag"]
+    # the release line of compose's Milvus standalone (the client is tested against one line)
+    compose_tag = compose["services"]["milvus"]["image"].split(":")[1]
+    assert image["tag"].split(".")[:2] == compose_tag.split(".")[:2]
+    # 2.6's write-ahead log on Woodpecker, no Pulsar or Kafka to run
+    assert values["streaming"]["enabled"] and values["woodpecker"]["enabled"]
+    assert not any(values.get(mq, {}).get("enabled") for mq in ("pulsar", "pulsarv3", "kafka"))
+    # persistence for the metadata and the objects
+    assert values["etcd"]["persistence"]["enabled"] and values["etcd"]["replicaCount"] >= 3
+    assert values["minio"]["persistence"]["enabled"]
+    # authentication on (the service's token comes from a Secret); two in-memory replicas
+    user = yaml.safe_load(values["extraConfigFiles"]["user.yaml"])
+    assert user["common"]["security"]["authorizationEnabled"] is True
+    replicas = user["queryCoord"]["clusterLevelLoadReplicaNumber"]
+    assert replicas == 2
+    # docs/scaling.md, section 7: 30M entries at ~2.3 KB in query-node memory, 50% headroom
+    node = values["queryNode"]
+    memory = quantity(node["resources"]["limits"]["memory"])
+    assert quantity(node["resources"]["requests"]["memory"]) == memory
+    nodes_per_copy = -(-30_000_000 * 2.3e3 * 1.5 // memory)
+    assert node["replicas"] == replicas * nodes_per_copy
+    for component in ("proxy", "mixCoordinator", "dataNode", "streamingNode"):
+        assert values[component]["replicas"] >= 2, component
+        assert values[component]["resources"]["requests"], component
+
+
+@pytest.mark.parametrize("variant", MILVUS_VARIANTS)
+def test_milvus_variant_points_at_the_chart_s_service(
+    rendered: Rendered, variant: str, clean_env: pytest.MonkeyPatch, secret_example: dict[str, Any]
+) -> None:
+    helm = helm_install()
+    objects = rendered[variant]
+    env = settings_env(objects, secret_example["stringData"])
+    url = urlparse(env["REID_MILVUS_URI"])
+    # the chart's Service is <release>-milvus (the release name alone when it contains "milvus")
+    release = helm["release"]
+    service = release if "milvus" in release else f"{release}-milvus"
+    assert url.hostname == f"{service}.{helm['namespace']}"
+    assert (url.scheme, url.port) == ("http", 19530)
+    settings = settings_from(env, clean_env)
+    assert settings.milvus_uri == env["REID_MILVUS_URI"]
+    # the token from a Secret of its own, required (the values turn authentication on)
+    (token,) = [e for e in app(objects)["env"] if e["name"] == "REID_MILVUS_TOKEN"]
+    assert token["valueFrom"]["secretKeyRef"] == {
+        "name": "reid-milvus",
+        "key": "REID_MILVUS_TOKEN",
+        "optional": False,
+    }
+    assert "REID_MILVUS_TOKEN" in SECRET_FIELDS
+    assert (
+        "secret generic reid-milvus --from-literal=REID_MILVUS_TOKEN="
+        in (MILVUS_OVERLAY / "README.md").read_text()
+    )
+
+
+@pytest.mark.parametrize("variant", MILVUS_VARIANTS)
+def test_milvus_variant_keeps_redis_and_drops_the_gallery_s_memory(
+    rendered: Rendered, compose: dict[str, Any], variant: str
+) -> None:
+    twin_name, tag, compose_service = MILVUS_VARIANTS[variant]
+    objects, twin = rendered[variant], rendered[twin_name]
+    # Redis stays: locks, thumbnails, audit trail (the same StatefulSet, Service and policy)
+    for kind, name in (("StatefulSet", "redis"), ("Service", "redis"), ("NetworkPolicy", "redis")):
+        assert one(objects, kind, name) == one(twin, kind, name)
+    assert settings_env(objects, {})["REID_REDIS_URL"] == settings_env(twin, {})["REID_REDIS_URL"]
+    # the image with the Milvus client, as compose builds it
+    service = compose["services"][compose_service]
+    assert app(objects)["image"] == service["image"] == f"video-reid:{tag}"
+    assert service["build"]["args"] == {"EXTRAS": "milvus"}
+    # the memory limit without the twin's in-memory copy of the gallery, the request unchanged
+    mine, theirs = app(objects)["resources"], app(twin)["resources"]
+    assert quantity(theirs["limits"]["memory"]) - quantity(mine["limits"]["memory"]) == GALLERY_COPY_BYTES
+    assert mine["requests"] == theirs["requests"]
+    assert mine["limits"].get("nvidia.com/gpu") == theirs["limits"].get("nvidia.com/gpu")
+    # stateless replicas: given back faster than the base's one a 2 minutes
+    down = one(objects, "HorizontalPodAutoscaler", "reid")["spec"]["behavior"]["scaleDown"]
+    base_down = one(twin, "HorizontalPodAutoscaler", "reid")["spec"]["behavior"]["scaleDown"]
+    rate = {p["value"] / p["periodSeconds"] for p in down["policies"]}
+    base_rate = {p["value"] / p["periodSeconds"] for p in base_down["policies"]}
+    assert min(rate) > max(base_rate)
