@@ -77,11 +77,12 @@ class Settings(BaseSettings):
     milvus_search_ef: int = Field(64, ge=1)  # HNSW candidates per search (at least top_k): recall vs speed
     milvus_ivf_nlist: int = Field(1024, ge=1)
     milvus_ivf_nprobe: int = Field(32, ge=1)
-    # Strong: an acknowledged enrolment is found, and an acknowledged erasure never returned, by the
-    # next read of any replica (costs the server's time tick, 200 ms by default on Milvus 2.3);
-    # Bounded/Session/Eventually read faster and may be a moment behind (merges of mode=add and the
-    # retention sweep always read Strong)
-    milvus_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = "Strong"
+    # Shared: every write's Milvus timestamp is raised into one Redis key per model and every read
+    # waits for that one (Customized level): an acknowledged enrolment is found, an acknowledged
+    # erasure never returned, by the next read of any replica, and a read waits only right after a
+    # write (Session without Redis). Strong guarantees the same and always waits for the server's
+    # time tick (200 ms by default on Milvus 2.3); Bounded/Session/Eventually may be a moment behind
+    milvus_consistency: Literal["Shared", "Strong", "Bounded", "Session", "Eventually"] = "Shared"
     milvus_timeout_s: float = Field(10.0, gt=0)  # per Milvus call; past it the request answers 503
     # deleted rows leave the segments at a compaction, started at most this often after deletes
     milvus_compact_interval_s: float = Field(600.0, gt=0)

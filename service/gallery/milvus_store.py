@@ -7,14 +7,23 @@ vector enrolled). `pymilvus.MilvusClient` is synchronous: every call runs in a w
 
 - Retention is the service's: `expires` is filtered on every read (Milvus's collection TTL is not
   per entry and was measured to remove nothing) and `expire()` deletes what ended.
-- Consistency: reads run at `consistency` (Strong by default: an acknowledged enrolment is seen by
-  the next search of any replica, an acknowledged erasure never again); the read of an "add"
-  merge and of `expire()` is always Strong, whatever the setting.
+- Consistency: "Shared" by default. Every write (upsert, delete) ends with its Milvus timestamp,
+  which the store publishes in Redis (one key per collection, only ever raised) before the write is
+  acknowledged; every read runs at Milvus's "Customized" level with `guarantee_timestamp` = that
+  key (one Redis GET): an acknowledged enrolment is seen by the next read of any replica, an
+  acknowledged erasure never again, and a read waits for the server only when it closely follows a
+  write (a Strong read always waits for the server's next time tick: ~200 ms on 2.3). No Redis
+  (one replica): the process's own latest write (Session before it wrote). A delete's timestamp
+  (Milvus 2.3 answers 0) is that of a one-row upsert into a clock collection right after it.
+  With Redis but the key unreadable or not there yet: Strong.
+  Strong, Bounded, Session and Eventually can be chosen instead. The read of an "add" merge and
+  of a delete's check runs Shared (under the entry's lock, so the last write of that id was
+  published first) or Strong at every other level; `expire()`'s read is always Strong.
 - `add` (both modes) and `delete` of one id hold a lock across the read and the write: in Redis
   when the store is given a Redis URL (replicas), else an in-process one (a single process: Lite).
 - Thumbnails are not in Milvus (a loaded collection lives in the query nodes' memory): in Redis,
   kept for the entry's retention capped at `thumbnail_ttl_s`, or in process memory without Redis.
-- Erasure: `delete` marks the row (no read returns it once acknowledged, at Strong); `compact()`
+- Erasure: `delete` marks the row (no read returns it once acknowledged, at Shared or Strong); `compact()`
   rewrites the segments without it, which `delete`/`expire` start at most every
   `compact_interval_s` and an erasure that must be complete now awaits (`erase`).
 """
@@ -33,6 +42,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -45,7 +55,8 @@ log = logging.getLogger("service.gallery.milvus")
 
 T = TypeVar("T")
 IndexType = Literal["HNSW", "FLAT", "IVF_FLAT"]
-Consistency = Literal["Strong", "Bounded", "Session", "Eventually"]
+Consistency = Literal["Shared", "Strong", "Bounded", "Session", "Eventually"]
+CONSISTENCY_LEVELS: tuple[str, ...] = ("Shared", "Strong", "Bounded", "Session", "Eventually")
 
 NEVER = 1.0e300  # `expires` of an entry kept until deleted: "not expired" is one `expires > now`
 NO_TIME = -1.0e300  # `timestamp` of an entry without one: never passes a time filter
@@ -58,6 +69,19 @@ _LOCK_STRIPES = 256
 _NAME_OK = re.compile(r"[^A-Za-z0-9_]")
 # the scalar fields read back; the vector is added where the entry is returned whole
 SCALARS = ("id", "camera", "label", "timestamp", "expires", "created", "updated", "count", "tags")
+STRONG: dict[str, Any] = {"consistency_level": "Strong"}
+# the consistency of the reads of the current request (query/search keyword arguments), chosen on
+# the event loop (a Redis GET) and carried into the worker thread (asyncio.to_thread copies it)
+_PROCESS_WRITE_TS: dict[str, dict[str, int]] = {}
+_PROCESS_WRITE_TS_LOCK = threading.Lock()
+_READ: ContextVar[dict[str, Any] | None] = ContextVar("milvus_read", default=None)
+# raise a timestamp key only (zero-padded to 20 digits, so that comparing strings compares numbers:
+# a hybrid timestamp is past 2**53, which Lua's doubles would round)
+_RAISE_TS = """
+local old = redis.call('GET', KEYS[1])
+if (not old) or ARGV[1] > old then redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1] end
+return old
+"""
 
 
 def collection_name(prefix: str, model_id: str) -> str:
@@ -198,7 +222,7 @@ class MilvusStore:
         search_ef: int = 64,
         ivf_nlist: int = 1024,
         ivf_nprobe: int = 32,
-        consistency: Consistency = "Strong",
+        consistency: Consistency = "Shared",
         timeout_s: float = 10.0,
         compact_interval_s: float | None = 600.0,
         redis_url: str | None = None,
@@ -210,6 +234,8 @@ class MilvusStore:
     ) -> None:
         if index not in ("HNSW", "FLAT", "IVF_FLAT"):
             raise ValueError(f"unknown Milvus index type {index!r}")
+        if consistency not in CONSISTENCY_LEVELS:
+            raise ValueError(f"unknown Milvus consistency {consistency!r}")
         self.uri = uri
         self._token = token
         self.prefix = prefix
@@ -232,6 +258,11 @@ class MilvusStore:
         self._collections: dict[str, _Collection] = {}
         self._expired: dict[str, list[str]] = {}  # found by an "add", not yet reported by expire()
         self._last_compaction: dict[str, float] = {}
+        # collection -> the latest write timestamp of this process on this Milvus: shared by the
+        # stores of one process, as its per-id locks are (without Redis, they are its replicas)
+        self._write_ts = _PROCESS_WRITE_TS.setdefault(uri, {})
+        self._write_ts_lock = _PROCESS_WRITE_TS_LOCK
+        self._clock_ready = False
         self._redis: Any = None
         self.redis_namespace = redis_namespace
         if redis_url is not None:
@@ -242,6 +273,109 @@ class MilvusStore:
         self._thumbnails: OrderedDict[tuple[str, str], tuple[bytes, float]] = OrderedDict()
         self._thumbnail_bytes = 0
         self._thumbnail_budget = thumbnail_memory_bytes
+
+    # consistency: write timestamps shared through Redis, read at "Customized"
+
+    def _ts_key(self, model_id: str) -> str:
+        return f"{self.redis_namespace}:milvus-write-ts:{collection_name(self.prefix, model_id)}"
+
+    def _note_write(self, client: Any, name: str, clock: bool = False) -> None:
+        """Remember the timestamp of the write just done on `name` (worker thread). MilvusClient's
+        insert/upsert/delete return no timestamp, but pymilvus keeps each collection's latest
+        write timestamp (its Session level reads it); 0 where it has none (Milvus Lite). A delete
+        (`clock`) has none on Milvus 2.3 (its answer says 0): the timestamp of a write made after
+        it stands for it, one row upserted into a small clock collection (the timestamps of all
+        collections come from one oracle, and a read that waits for a later timestamp has seen
+        the delete)."""
+        if clock and "://" in self.uri:
+            self._tick_clock(client, into=name)
+            return
+        self._record_ts(client, name, name)
+
+    def _tick_clock(self, client: Any, into: str) -> None:
+        name = f"{_NAME_OK.sub('_', self.prefix)}_write_clock"
+        if not self._clock_ready:
+            if not client.has_collection(name, timeout=self._timeout):
+                from pymilvus import DataType, MilvusClient
+
+                # no index and never loaded: it is only written to, and a load would cost seconds
+                schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+                schema.add_field("id", DataType.INT64, is_primary=True)
+                schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
+                try:
+                    client.create_collection(name, schema=schema, timeout=self._timeout)
+                except Exception as exc:  # made meanwhile by another replica
+                    if _is_unreachable(exc) or not client.has_collection(name, timeout=self._timeout):
+                        raise
+            self._clock_ready = True
+        client.upsert(name, [{"id": 0, "vector": [1.0, 0.0]}], timeout=self._timeout)
+        self._record_ts(client, name, into)
+
+    def _record_ts(self, client: Any, name: str, into: str) -> None:
+        try:
+            from pymilvus.client import ts_utils
+
+            handler = client._get_connection()
+            context = client._generate_call_context()
+            db_name = context.get_db_name() if context is not None else ""
+            ts = int(ts_utils.get_collection_ts(name, handler.server_address, db_name) or 0)
+        except Exception as exc:  # pragma: no cover - another pymilvus
+            log.debug("milvus: no write timestamp for %s: %s", name, exc)
+            return
+        with self._write_ts_lock:
+            if ts > self._write_ts.get(into, 0):
+                self._write_ts[into] = ts
+
+    async def _publish(self, model_id: str) -> None:
+        """Raise the model's shared write timestamp in Redis to this store's latest write (before
+        the write is acknowledged: a Redis failure here is a 503 and the write is retried)."""
+        if self.consistency != "Shared" or self._redis is None:
+            return
+        ts = self._write_ts.get(collection_name(self.prefix, model_id), 0)
+        if ts <= 0:
+            return
+        async with self._redis_errors():
+            await self._redis.eval(_RAISE_TS, 1, self._ts_key(model_id), f"{ts:020d}")
+
+    async def _read_level(self, model_id: str) -> dict[str, Any]:
+        """The consistency of a read of `model_id`'s gallery now (keyword arguments of a query or
+        search)."""
+        if self.consistency != "Shared":
+            return {"consistency_level": self.consistency}
+        own = self._write_ts.get(collection_name(self.prefix, model_id), 0)
+        if self._redis is None:  # one replica: read-your-writes of this process
+            if own <= 0:
+                return {"consistency_level": "Session"}
+            return {"consistency_level": "Customized", "guarantee_timestamp": own}
+        try:
+            async with self._redis_errors():
+                shared = await self._redis.get(self._ts_key(model_id))
+        except StoreUnavailable as exc:
+            log.warning("milvus: shared write timestamp unreadable, reading at Strong: %s", exc)
+            return dict(STRONG)
+        if shared is None:  # nothing written since Redis started: wait for everything
+            return dict(STRONG)
+        ts = max(int(shared), own)
+        return {"consistency_level": "Customized", "guarantee_timestamp": ts}
+
+    def _read(self) -> dict[str, Any]:
+        """The current request's read consistency (worker thread); Strong where none was chosen."""
+        chosen = _READ.get()
+        if chosen is not None:
+            return chosen
+        return dict(STRONG) if self.consistency == "Shared" else {"consistency_level": self.consistency}
+
+    def _read_current(self) -> dict[str, Any]:
+        """The read of what is stored now under the entry's lock (an "add" merge, a delete's
+        check): Shared's level (the lock's last holder published its write first), else Strong."""
+        return self._read() if self.consistency == "Shared" else dict(STRONG)
+
+    async def _read_call(self, model_id: str, fn: Callable[..., T], *args: Any) -> T:
+        token = _READ.set(await self._read_level(model_id))
+        try:
+            return await self._call(fn, *args)
+        finally:
+            _READ.reset(token)
 
     # the client, in worker threads
 
@@ -402,7 +536,9 @@ class MilvusStore:
     async def add(self, entry: Entry, mode: EnrollMode = "replace") -> Entry:
         check_mode(mode)
         async with self._lock(entry.model_id, entry.id):
-            return await self._call(self._add_sync, entry, mode)
+            stored = await self._read_call(entry.model_id, self._add_sync, entry, mode)
+            await self._publish(entry.model_id)
+            return stored
 
     def _add_sync(self, client: Any, entry: Entry, mode: EnrollMode) -> Entry:
         now = time.time()
@@ -425,8 +561,8 @@ class MilvusStore:
                     c.name,
                     filter=f"id == {quote(entry.id)}",
                     output_fields=[*SCALARS, "vector"],
-                    consistency_level="Strong",
                     timeout=self._timeout,
+                    **self._read_current(),
                 ),
             )
             if rows:
@@ -440,6 +576,7 @@ class MilvusStore:
             entry.model_id,
             lambda c: client.upsert(c.name, [_row(stored)], timeout=self._timeout),
         )
+        self._note_write(client, coll.name)
         return stored
 
     async def enroll_many(self, entries: Iterable[Entry], mode: EnrollMode = "replace") -> int:
@@ -456,6 +593,7 @@ class MilvusStore:
             by_model.setdefault(entry.model_id, []).append(entry)
         for model_id, group in by_model.items():
             await self._call(self._upsert_many_sync, model_id, group)
+            await self._publish(model_id)
         return len(entries)
 
     def _upsert_many_sync(self, client: Any, model_id: str, entries: list[Entry]) -> None:
@@ -479,6 +617,7 @@ class MilvusStore:
                 )
         rows = [_row(entry) for entry in entries]
         self._retrying(client, model_id, lambda c: client.upsert(c.name, rows, timeout=self._timeout))
+        self._note_write(client, self._collection(client, model_id).name)
 
     async def put_entries(self, entries: Sequence[Entry]) -> None:
         """Write entries exactly as given (created/updated/count kept): the copy command's writer."""
@@ -487,10 +626,12 @@ class MilvusStore:
             by_model.setdefault(entry.model_id, []).append(entry)
         for model_id, group in by_model.items():
             await self._call(self._write_rows, model_id, group)
+            await self._publish(model_id)
 
     async def delete(self, model_id: str, entry_id: str) -> bool:
         async with self._lock(model_id, entry_id):
-            existed = await self._call(self._delete_sync, model_id, entry_id)
+            existed = await self._read_call(model_id, self._delete_sync, model_id, entry_id)
+            await self._publish(model_id)
             await self._drop_thumbnails(model_id, [entry_id])
         if existed:
             await self._maybe_compact(model_id)
@@ -509,11 +650,12 @@ class MilvusStore:
                 c.name,
                 filter=f"id == {quote(entry_id)}",
                 output_fields=["id", "expires"],
-                consistency_level="Strong",
                 timeout=self._timeout,
+                **self._read_current(),
             ),
         )
         client.delete(coll.name, ids=[entry_id], timeout=self._timeout)
+        self._note_write(client, coll.name, clock=True)
         # an expired row is deleted all the same, but was already gone for every reader
         return bool(rows) and float(rows[0]["expires"]) > now
 
@@ -569,6 +711,7 @@ class MilvusStore:
     async def expire(self, model_id: str, now: float) -> list[str]:
         gone = self._expired.pop(model_id, [])
         ended = await self._call(self._expire_sync, model_id, now)
+        await self._publish(model_id)
         await self._drop_thumbnails(model_id, ended)
         if ended:
             await self._maybe_compact(model_id)
@@ -599,6 +742,7 @@ class MilvusStore:
             self._retrying(
                 client, model_id, lambda c, ids=ids: client.delete(c.name, ids=ids, timeout=self._timeout)
             )
+            self._note_write(client, self._collection(client, model_id).name, clock=True)
             ended += ids
 
     async def clear(self, model_id: str) -> int:
@@ -613,7 +757,7 @@ class MilvusStore:
         except _NoCollection:
             return 0
         try:
-            count = self._count(client, coll, time.time(), "Strong")
+            count = self._count(client, coll, time.time(), dict(STRONG))
         except Exception as exc:
             if not _is_missing_collection(exc):
                 raise
@@ -697,12 +841,12 @@ class MilvusStore:
     # reads
 
     async def get(self, model_id: str, entry_id: str) -> Entry | None:
-        rows = await self._call(self._get_sync, model_id, [entry_id])
+        rows = await self._read_call(model_id, self._get_sync, model_id, [entry_id])
         return rows[0] if rows else None
 
     async def get_many(self, model_id: str, entry_ids: Sequence[str]) -> list[Entry]:
         """The entries of these ids that exist and are not expired, in no particular order."""
-        return await self._call(self._get_sync, model_id, list(entry_ids))
+        return await self._read_call(model_id, self._get_sync, model_id, list(entry_ids))
 
     def _get_sync(self, client: Any, model_id: str, entry_ids: list[str]) -> list[Entry]:
         if not entry_ids:
@@ -722,15 +866,15 @@ class MilvusStore:
                     c.name,
                     filter=f"id in [{id_list}] and {not_expired(now)}",
                     output_fields=[*SCALARS, "vector"],
-                    consistency_level=self.consistency,
                     timeout=self._timeout,
+                    **self._read(),
                 ),
             )
             found += [_entry_from_row(model_id, row) for row in rows]
         return found
 
     async def list(self, model_id: str, offset: int, limit: int) -> tuple[list[Entry], int]:
-        return await self._call(self._list_sync, model_id, max(0, offset), max(0, limit))
+        return await self._read_call(model_id, self._list_sync, model_id, max(0, offset), max(0, limit))
 
     def _list_sync(self, client: Any, model_id: str, offset: int, limit: int) -> tuple[list[Entry], int]:
         """A page in id order: the ids come from the engine in primary-key order (a query
@@ -740,7 +884,7 @@ class MilvusStore:
         except _NoCollection:
             return [], 0
         now = time.time()
-        total = self._count(client, coll, now, self.consistency)
+        total = self._count(client, coll, now, self._read())
         if limit == 0 or offset >= total:
             return [], total
         wanted = sorted(self._ids(client, coll, not_expired(now), offset + limit))[offset : offset + limit]
@@ -757,8 +901,8 @@ class MilvusStore:
             batch_size=batch,
             filter=expression,
             output_fields=["id"],
-            consistency_level=self.consistency,
             timeout=self._timeout,
+            **self._read(),
         )
         try:
             while at_most is None or len(ids) < at_most:
@@ -786,7 +930,7 @@ class MilvusStore:
             entries = {e.id: e for e in self._get_sync(client, model_id, wanted)}
             return [entries[i] for i in wanted if i in entries]
 
-        return await self._call(work)
+        return await self._read_call(model_id, work)
 
     async def ids(self, model_id: str) -> list[str]:
         """Every live id of a model, sorted (the copy command's cursor runs over it)."""
@@ -798,7 +942,7 @@ class MilvusStore:
                 return []
             return sorted(self._ids(client, coll, not_expired(time.time()), None))
 
-        return await self._call(work)
+        return await self._read_call(model_id, work)
 
     async def count(self, model_id: str) -> int:
         def work(client: Any) -> int:
@@ -807,18 +951,18 @@ class MilvusStore:
             except _NoCollection:
                 return 0
             return self._retrying(
-                client, model_id, lambda c: self._count(client, c, time.time(), self.consistency)
+                client, model_id, lambda c: self._count(client, c, time.time(), self._read())
             )
 
-        return await self._call(work)
+        return await self._read_call(model_id, work)
 
-    def _count(self, client: Any, coll: _Collection, now: float, consistency: str) -> int:
+    def _count(self, client: Any, coll: _Collection, now: float, read: dict[str, Any]) -> int:
         rows = client.query(
             coll.name,
             filter=not_expired(now),
             output_fields=["count(*)"],
-            consistency_level=consistency,
             timeout=self._timeout,
+            **read,
         )
         return int(rows[0]["count(*)"]) if rows else 0
 
@@ -828,7 +972,7 @@ class MilvusStore:
         query = unit_vector(query)
         if k <= 0:
             return []
-        return await self._call(self._search_sync, model_id, query, k, filters)
+        return await self._read_call(model_id, self._search_sync, model_id, query, k, filters)
 
     def _search_sync(
         self, client: Any, model_id: str, query: np.ndarray, k: int, filters: SearchFilters | None
@@ -850,8 +994,8 @@ class MilvusStore:
                 limit=k,
                 output_fields=[*SCALARS, "vector"],
                 search_params=self._search_params(k),
-                consistency_level=self.consistency,
                 timeout=self._timeout,
+                **self._read(),
             ),
         )
         matches: list[Match] = []

@@ -86,7 +86,7 @@ def test_the_milvus_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REID_MILVUS_INDEX")
     defaults = Settings(_env_file=None)
     assert defaults.milvus_uri is None  # unset, as compose passes an empty variable
-    assert (defaults.milvus_consistency, defaults.milvus_index) == ("Strong", "HNSW")
+    assert (defaults.milvus_consistency, defaults.milvus_index) == ("Shared", "HNSW")
     assert require_pymilvus().__name__ == "pymilvus"
 
 
@@ -221,6 +221,72 @@ def test_replicas_with_redis_share_locks_and_thumbnails(db: Path, redis_url: str
             assert not client.exists(key) and await one.get_thumbnail(A, "p") is None
             assert not list(client.scan_iter(match=f"{namespace}:{A}:lock:*"))  # locks released
             client.close()
+        finally:
+            await one.close()
+            await two.close()
+
+    asyncio.run(body())
+
+
+def test_shared_consistency_raises_the_write_timestamp_only(redis_url: str, namespace: str) -> None:
+    """The shared write timestamp in Redis only ever rises (replicas' writes land in any order),
+    compared exactly (hybrid timestamps are past 2**53, which Lua's numbers would round), and a
+    read waits for it at the Customized level; without the key (or without Redis) reads are Strong
+    (or Session)."""
+    from service.gallery.milvus_store import _RAISE_TS
+
+    async def body() -> None:
+        store = MilvusStore(
+            "http://127.0.0.1:1", prefix=prefix(), redis_url=redis_url, redis_namespace=namespace
+        )
+        lone = MilvusStore("http://127.0.0.1:1", prefix=prefix())
+        try:
+            assert store.consistency == "Shared"
+            assert await store._read_level(A) == {"consistency_level": "Strong"}  # no write known yet
+            assert await lone._read_level(A) == {"consistency_level": "Session"}
+            key = store._ts_key(A)
+            high, low = 470984250927349761, 470984250927349760  # one apart: equal as doubles
+            await store._redis.eval(_RAISE_TS, 1, key, f"{high:020d}")
+            await store._redis.eval(_RAISE_TS, 1, key, f"{low:020d}")
+            assert int(await store._redis.get(key)) == high
+            assert await store._read_level(A) == {
+                "consistency_level": "Customized",
+                "guarantee_timestamp": high,
+            }
+            store._write_ts[collection_name(store.prefix, A)] = high + 5  # its own later write
+            await store._publish(A)
+            assert int(await store._redis.get(key)) == high + 5
+            for level in ("Strong", "Bounded", "Session", "Eventually"):
+                store.consistency = level
+                assert await store._read_level(A) == {"consistency_level": level}
+        finally:
+            await store.close()
+            await lone.close()
+
+    asyncio.run(body())
+
+
+def test_shared_consistency_between_two_stores_on_lite(db: Path, redis_url: str, namespace: str) -> None:
+    """Two stores with Redis at the default (Shared) level: what one enrols the other finds at once,
+    what one erases the other never returns (Lite sees every write; the server test checks the
+    waiting)."""
+    name = prefix()
+
+    async def body() -> None:
+        one, two = (
+            MilvusStore(str(db), prefix=name, index="FLAT", redis_url=redis_url, redis_namespace=namespace)
+            for _ in range(2)
+        )
+        try:
+            vectors = units(5, 8, seed=4)
+            for i, vector in enumerate(vectors):
+                await one.add(Entry(f"s{i}", A, vector))
+                assert [m.entry.id for m in await two.search(A, vector, 1)] == [f"s{i}"]
+            for i, vector in enumerate(vectors):
+                assert await one.delete(A, f"s{i}")
+                assert f"s{i}" not in [m.entry.id for m in await two.search(A, vector, 5)]
+                assert await two.get(A, f"s{i}") is None
+            assert await two.count(A) == 0
         finally:
             await one.close()
             await two.close()

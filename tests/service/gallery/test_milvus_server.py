@@ -6,7 +6,8 @@ erasures with a kill and a restart in the middle that must lose and resurrect no
 The server is in its own venv (`scripts/milvus_server.sh install`: ~660 MB, its client pins clash
 with the service's); without it these tests are skipped. Not in CI: the install is ~660 MB and the
 run about 5 minutes of the 2 cores (a server start 8-45 s, each Strong read a 400 ms time tick;
-docs/gallery.md, "Milvus"). Run: `pytest -m milvus_server`.
+docs/gallery.md, "Milvus"). Run: `pytest -m milvus_server`
+(`REID_TEST_MILVUS_URI=http://127.0.0.1:PORT` runs them on a server already running, the kills skipped).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class MilvusServer:
         self.port, self.data, self.log = port, data, log
         self.uri = f"http://127.0.0.1:{port}"
         self._process: subprocess.Popen[bytes] | None = None
+        self.external = False  # REID_TEST_MILVUS_URI: not started here, never killed
 
     def start(self) -> None:
         with self.log.open("ab") as log:
@@ -106,6 +108,12 @@ def _listening(port: int) -> bool:
 @pytest.fixture(scope="module")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServer]:
     pytest.importorskip("pymilvus", reason="the `milvus` extra is not installed")
+    external = os.environ.get("REID_TEST_MILVUS_URI")
+    if external:  # a server already running (the tests that kill it skip)
+        server = MilvusServer(int(external.rsplit(":", 1)[1]), Path("/nonexistent"), Path("/dev/null"))
+        server.external = True
+        yield server
+        return
     if not (VENV / "bin" / "milvus-server").exists():
         pytest.skip(f"no Milvus server in {VENV}: run `scripts/milvus_server.sh install` (~660 MB)")
     base = tmp_path_factory.mktemp("milvus-server")
@@ -173,6 +181,8 @@ async def _eventually(call, timeout_s: float = 120.0):
 
 
 def test_killed_mid_traffic_then_back_without_a_restart_of_the_service(milvus_server: MilvusServer) -> None:
+    if milvus_server.external:
+        pytest.skip("REID_TEST_MILVUS_URI: a server not started here is not killed")
     vectors = unit_vectors(40, 16, seed=3)
 
     async def body() -> None:
@@ -206,6 +216,8 @@ def test_thousand_enrolments_and_erasures_across_a_kill(milvus_server: MilvusSer
     the server killed at the 400th and restarted: every acknowledged enrolment is found after (by id
     and by a search for itself), every acknowledged erasure stays gone. An operation that failed is
     indeterminate (it may or may not have been applied) and is not checked."""
+    if milvus_server.external:
+        pytest.skip("REID_TEST_MILVUS_URI: a server not started here is not killed")
     n_ops, kill_at, workers = 1000, 400, 8
     vectors = unit_vectors(n_ops, 32, seed=11)
     rng = np.random.default_rng(5)
@@ -266,7 +278,7 @@ def test_thousand_enrolments_and_erasures_across_a_kill(milvus_server: MilvusSer
         gone = erased - failed
         print(f"acknowledged: {len(enrolled)} enrolments, {len(erased)} erasures; failed: {len(failed)}")
         # a fresh store (another replica) reads at Strong what the first one was told was written
-        reader = _store(milvus_server.uri, index="HNSW", prefix=store.prefix)
+        reader = _store(milvus_server.uri, index="HNSW", prefix=store.prefix, consistency="Strong")
         try:
             found = {e.id for e in await reader.get_many(MODEL, list(kept) + list(gone))}
             assert found >= set(kept), f"acknowledged enrolments lost: {sorted(set(kept) - found)[:10]}"
@@ -282,5 +294,42 @@ def test_thousand_enrolments_and_erasures_across_a_kill(milvus_server: MilvusSer
         finally:
             await reader.close()
             await store.close()
+
+    asyncio.run(body())
+
+
+def test_replicas_sharing_write_timestamps_read_each_others_writes(
+    milvus_server: MilvusServer, redis_url: str, namespace: str
+) -> None:
+    """Two stores (two replicas) on one server and one Redis, at the default (Shared) consistency:
+    each write's Milvus timestamp is raised into Redis before it is acknowledged, and the other
+    store's next read waits for it. An enrolment acknowledged by A is found by B's very next search;
+    an erasure acknowledged by A is never returned by B (a Bounded read at that moment may miss
+    both: bench_milvus --consistency measures how often)."""
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+
+    async def body() -> None:
+        a, b = (
+            _store(
+                milvus_server.uri, prefix=prefix, index="HNSW", redis_url=redis_url, redis_namespace=namespace
+            )
+            for _ in range(2)
+        )
+        vectors = unit_vectors(21, 32, seed=3)
+        try:
+            await a.add(Entry("seed", MODEL, vectors[0]))
+            level = await b._read_level(MODEL)
+            assert level["consistency_level"] == "Customized" and level["guarantee_timestamp"] > 0
+            for i in range(1, 21):
+                await a.add(Entry(f"p{i}", MODEL, vectors[i], camera="c1"))
+                assert [m.entry.id for m in await b.search(MODEL, vectors[i], 1)] == [f"p{i}"]
+            for i in range(1, 21):
+                assert await a.delete(MODEL, f"p{i}")
+                assert f"p{i}" not in [m.entry.id for m in await b.search(MODEL, vectors[i], 3)]
+                assert await b.get(MODEL, f"p{i}") is None
+            assert await b.count(MODEL) == 1
+        finally:
+            await a.close()
+            await b.close()
 
     asyncio.run(body())
