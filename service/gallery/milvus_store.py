@@ -269,6 +269,8 @@ class MilvusStore:
             import redis.asyncio as aioredis
 
             self._redis = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2.0, socket_timeout=2.0)
+            # EVALSHA of one registered script, re-sent by redis-py when the server lost its script cache
+            self._raise_ts = self._redis.register_script(_RAISE_TS)
         # thumbnails without Redis: process memory, least recently written dropped past the budget
         self._thumbnails: OrderedDict[tuple[str, str], tuple[bytes, float]] = OrderedDict()
         self._thumbnail_bytes = 0
@@ -335,7 +337,7 @@ class MilvusStore:
         if ts <= 0:
             return
         async with self._redis_errors():
-            await self._redis.eval(_RAISE_TS, 1, self._ts_key(model_id), f"{ts:020d}")
+            await self._raise_ts(keys=[self._ts_key(model_id)], args=[f"{ts:020d}"])
 
     async def _read_level(self, model_id: str) -> dict[str, Any]:
         """The consistency of a read of `model_id`'s gallery now (keyword arguments of a query or
