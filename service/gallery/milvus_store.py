@@ -590,13 +590,19 @@ class MilvusStore:
             for entry in entries:
                 await self.add(entry, "add")
             return len(entries)
+        await self._write_by_model(entries, self._upsert_many_sync)
+        return len(entries)
+
+    async def _write_by_model(
+        self, entries: Sequence[Entry], write: Callable[[Any, str, list[Entry]], None]
+    ) -> None:
+        """`write(client, model_id, its entries)` for each model's share, each published once written."""
         by_model: dict[str, list[Entry]] = {}
         for entry in entries:
             by_model.setdefault(entry.model_id, []).append(entry)
         for model_id, group in by_model.items():
-            await self._call(self._upsert_many_sync, model_id, group)
+            await self._call(write, model_id, group)
             await self._publish(model_id)
-        return len(entries)
 
     def _upsert_many_sync(self, client: Any, model_id: str, entries: list[Entry]) -> None:
         now = time.time()
@@ -619,16 +625,11 @@ class MilvusStore:
                 )
         rows = [_row(entry) for entry in entries]
         self._retrying(client, model_id, lambda c: client.upsert(c.name, rows, timeout=self._timeout))
-        self._note_write(client, self._collection(client, model_id).name)
+        self._note_write(client, coll.name)
 
     async def put_entries(self, entries: Sequence[Entry]) -> None:
         """Write entries exactly as given (created/updated/count kept): the copy command's writer."""
-        by_model: dict[str, list[Entry]] = {}
-        for entry in entries:
-            by_model.setdefault(entry.model_id, []).append(entry)
-        for model_id, group in by_model.items():
-            await self._call(self._write_rows, model_id, group)
-            await self._publish(model_id)
+        await self._write_by_model(entries, self._write_rows)
 
     async def delete(self, model_id: str, entry_id: str) -> bool:
         async with self._lock(model_id, entry_id):
